@@ -1,0 +1,196 @@
+// Package client is the Go client library for Vouch registries. Every
+// verification lives here, once: checkpoint signatures against the trusted
+// log key, inclusion proofs for every entry it returns, and consistency
+// between every checkpoint it accepts and the one it held before. The latest
+// verified checkpoint of each log is kept on disk, so that a stale cache or
+// a malicious server can never take the client back in time or onto a fork.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/vouchdev/vouch/translog"
+)
+
+// Options configures a Client.
+type Options struct {
+	// LogKey is the trusted verifier key of the log. Required.
+	LogKey *translog.Verifier
+	// Home is where verified checkpoints are kept ($VOUCH_HOME); empty
+	// means DefaultHome().
+	Home string
+	// HTTPClient is used for requests; nil means a client with a timeout.
+	HTTPClient *http.Client
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// Client talks to one registry.
+type Client struct {
+	base  *url.URL
+	hc    *http.Client
+	log   *translog.Verifier
+	trust *TrustStore
+	ua    string
+}
+
+// DefaultHome returns $VOUCH_HOME, or ~/.config/vouch.
+func DefaultHome() string {
+	if h := os.Getenv("VOUCH_HOME"); h != "" {
+		return h
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "vouch")
+	}
+	return ".vouch"
+}
+
+// New returns a client for the registry at baseURL (e.g.
+// "http://127.0.0.1:8080").
+func New(baseURL string, o Options) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("registry URL %q must be http(s)://host[:port]", baseURL)
+	}
+	if o.LogKey == nil {
+		return nil, errors.New("no trusted log key: pass --log-key or set VOUCH_LOG_KEY to the registry's log.vkey")
+	}
+	if o.Home == "" {
+		o.Home = DefaultHome()
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 5 * time.Minute}
+	}
+	ua := o.UserAgent
+	if ua == "" {
+		ua = "vouch-client"
+	}
+	return &Client{base: u, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua}, nil
+}
+
+// Origin returns the origin of the trusted log.
+func (c *Client) Origin() string { return c.log.Origin() }
+
+// Trust returns the client's store of verified checkpoints.
+func (c *Client) Trust() *TrustStore { return c.trust }
+
+// APIError is an error answer from the registry.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("registry answered %d: %s", e.Status, e.Message)
+	}
+	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code)
+}
+
+// IsCode reports whether err is an APIError with the given code.
+func IsCode(err error, code string) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Code == code
+}
+
+func (c *Client) url(path string, q url.Values) string {
+	u := *c.base
+	u.Path = c.base.Path + path
+	if i := strings.IndexByte(path, '%'); i >= 0 {
+		u.RawPath = c.base.Path + path
+		u.Path, _ = url.PathUnescape(u.RawPath)
+	}
+	if q != nil {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// do sends a request and returns the response body of a 2xx answer.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("User-Agent", c.ua)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		ae := &APIError{Status: resp.StatusCode}
+		var eb struct {
+			Error struct{ Code, Message string }
+		}
+		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
+			ae.Code, ae.Message = eb.Error.Code, eb.Error.Message
+		} else {
+			ae.Message = strings.TrimSpace(string(b))
+			if len(ae.Message) > 200 {
+				ae.Message = ae.Message[:200]
+			}
+		}
+		return nil, nil, ae
+	}
+	return b, resp.Header, nil
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) error {
+	b, _, err := c.do(ctx, http.MethodGet, path, q, nil, "")
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decoding the answer to %s: %w", path, err)
+	}
+	return nil
+}
+
+// Get fetches a JSON API path (relative to the registry root) into v.
+func (c *Client) Get(ctx context.Context, path string, q url.Values, v any) error {
+	return c.getJSON(ctx, path, q, v)
+}
+
+func decodeHashes(ss []string) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(ss))
+	for i, s := range ss {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("malformed proof hash %q", s)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+func postBody(v any) (io.Reader, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(b), nil
+}

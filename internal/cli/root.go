@@ -1,0 +1,157 @@
+// Package cli implements the vouch command line.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/translog"
+)
+
+// DefaultRegistry is the registry the CLI talks to when none is named.
+const DefaultRegistry = "http://127.0.0.1:8080"
+
+// globals are the flags every command shares.
+type globals struct {
+	registry string
+	keyFiles []string
+	logKey   string
+	json     bool
+	out      io.Writer
+	errOut   io.Writer
+}
+
+// Main runs the CLI with args and returns the exit status.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRoot(os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.msg != "" {
+				fmt.Fprintln(os.Stderr, "vouch:", ee.msg)
+			}
+			return ee.code
+		}
+		fmt.Fprintln(os.Stderr, "vouch:", err)
+		return 1
+	}
+	return 0
+}
+
+// exitError ends the program with a given status.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func newRoot(out, errOut io.Writer) *cobra.Command {
+	g := &globals{out: out, errOut: errOut}
+	root := &cobra.Command{
+		Use:   "vouch",
+		Short: "Vouch: a transparent registry of signed statements about software",
+		Long: `Vouch stores, queries and verifies every signature that vouches for a piece of
+software, in one append-only Merkle log that anyone can verify.
+
+Start a registry with "vouch serve"; every other command is a client of a
+running registry (--registry, default ` + DefaultRegistry + `).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.registry, "registry", envOr("VOUCH_REGISTRY", DefaultRegistry), "registry URL (env VOUCH_REGISTRY)")
+	pf.StringSliceVar(&g.keyFiles, "key", envList("VOUCH_KEY"), "private key file to sign with; repeatable where several signers are allowed (env VOUCH_KEY)")
+	pf.StringVar(&g.logKey, "log-key", os.Getenv("VOUCH_LOG_KEY"), "the registry's log verifier key, or a file holding it such as <data>/log.vkey (env VOUCH_LOG_KEY)")
+	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.AddCommand(
+		newServeCmd(g),
+		newKeyCmd(g),
+		newIdentityCmd(g),
+		newPackageCmd(g),
+		newLogCmd(g),
+	)
+	return root
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envList(name string) []string {
+	if v := os.Getenv(name); v != "" {
+		return strings.Split(v, ",")
+	}
+	return nil
+}
+
+// client returns a verifying client for the configured registry.
+func (g *globals) client() (*client.Client, error) {
+	if g.logKey == "" {
+		return nil, errors.New("no trusted log key: pass --log-key or set VOUCH_LOG_KEY (the registry's <data>/log.vkey, or its contents)")
+	}
+	v, err := translog.LoadVerifier(g.logKey)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(g.registry, client.Options{LogKey: v, UserAgent: "vouch-cli"})
+}
+
+// signers loads the --key files; at least one is required.
+func (g *globals) signers() ([]*keys.PrivateKey, error) {
+	if len(g.keyFiles) == 0 {
+		return nil, errors.New("no signing key: pass --key FILE or set VOUCH_KEY (create one with: vouch key generate --out FILE)")
+	}
+	var out []*keys.PrivateKey
+	for _, f := range g.keyFiles {
+		k, err := keys.LoadPrivate(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// signer loads the single --key file.
+func (g *globals) signer() (*keys.PrivateKey, error) {
+	ks, err := g.signers()
+	if err != nil {
+		return nil, err
+	}
+	if len(ks) > 1 {
+		return nil, errors.New("this command signs with one key; pass --key once")
+	}
+	return ks[0], nil
+}
+
+// print writes v as JSON with --json, or calls human otherwise.
+func (g *globals) print(v any, human func(w io.Writer)) error {
+	if g.json {
+		enc := json.NewEncoder(g.out)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(v)
+	}
+	human(g.out)
+	return nil
+}

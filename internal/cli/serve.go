@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vouchdev/vouch/datadir"
+	"github.com/vouchdev/vouch/registry"
+	"github.com/vouchdev/vouch/server"
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/store/sqlstore"
+)
+
+type serveFlags struct {
+	data         string
+	addr         string
+	origin       string
+	operatorKey  string
+	deleteWindow time.Duration
+	logLevel     string
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a registry",
+		Long: `Run a registry: the log under /log/ (C2SP tlog-tiles) and the API under /api/v1/.
+
+The first start creates the data directory with the log's signing key
+(log.key), its verifier key (log.vkey: give it to clients as --log-key), an
+operator key (operator.key) and an SQLite database. Later starts reuse them;
+start-up time does not depend on the size of the log.`,
+		Example: `  vouch serve
+  vouch serve --data /var/lib/vouch --addr 0.0.0.0:8080 --origin registry.example.com/vouch`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), g, f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.data, "data", "./vouch-data", "data directory")
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fl.StringVar(&f.origin, "origin", "", "checkpoint origin of a new log (default: localhost/vouch/<random>); fixed once the log exists")
+	fl.StringVar(&f.operatorKey, "operator-key", "", "operator private key file (default: <data>/operator.key, created on first start)")
+	fl.DurationVar(&f.deleteWindow, "delete-window", state.DefaultDeleteWindow, "how long after publication owners may delete a release")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func runServe(ctx context.Context, g *globals, f *serveFlags) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
+	if f.deleteWindow < 0 {
+		return errors.New("--delete-window must not be negative")
+	}
+	dir, err := datadir.Open(f.data, datadir.Options{Origin: f.origin, OperatorKeyFile: f.operatorKey})
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(f.data, datadir.DatabaseFile))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: dir.LogSigner, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := reg.WaitReady(readyCtx); err != nil {
+		return err
+	}
+	if err := reg.EnsureOperator(readyCtx, dir.OperatorKey, f.deleteWindow); err != nil {
+		return fmt.Errorf("starting the operator chain: %w", err)
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           server.New(server.Config{Registry: reg, Logger: logger}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	abs, _ := filepath.Abs(f.data)
+	logger.Info("vouch registry serving", "url", "http://"+ln.Addr().String(), "origin", reg.Origin(),
+		"data", abs, "operator", dir.OperatorKey.ID())
+	fmt.Fprintf(g.errOut, "\nClients verify this log with its key:\n  export VOUCH_LOG_KEY=%s\n  export VOUCH_REGISTRY=http://%s\n\n",
+		filepath.Join(abs, datadir.LogVKeyFile), ln.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer scancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		fmt.Fprintln(os.Stderr, "shutdown:", err)
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// WriteFiles writes k to path (PEM PKCS#8, mode 0600) and its public half to
+// path+".pub" (PEM PKIX, mode 0644). It refuses to overwrite an existing file.
+func WriteFiles(path string, k *PrivateKey) error {
+	priv, err := k.PEM()
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + ".pub"} {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("%s already exists; refusing to overwrite a key", p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	if err := writeExclusive(path, priv, 0o600); err != nil {
+		return err
+	}
+	return writeExclusive(path+".pub", k.Public().PEM(), 0o644)
+}
+
+func writeExclusive(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// LoadPrivate reads a PEM PKCS#8 private key file.
+func LoadPrivate(path string) (*PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParsePrivatePEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return k, nil
+}
+
+// LoadPublic reads a public key file: PEM PKIX, or a private key file whose
+// public half is used.
+func LoadPublic(path string) (*PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if p, err := ParsePublicPEM(b); err == nil {
+		return p, nil
+	}
+	k, err := ParsePrivatePEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: neither a PEM public key nor a PKCS#8 private key", path)
+	}
+	return k.Public(), nil
+}

@@ -1,0 +1,239 @@
+package record
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/vouchdev/vouch/keys"
+)
+
+// MaxLeafSize is the largest log entry: entry bundles prefix each entry with
+// a 16-bit length.
+const MaxLeafSize = 1<<16 - 1
+
+// LeafVersion is the version of the leaf format written by this code.
+const LeafVersion = 1
+
+// Leaf is the JSON object stored in the log for every entry. Exactly one of
+// Record and Attestation is set.
+type Leaf struct {
+	V           int             `json:"v"`
+	Time        string          `json:"time"`
+	Record      *dsse.Envelope  `json:"record,omitempty"`
+	Attestation *AttestationRef `json:"attestation,omitempty"`
+}
+
+// Kind says what an entry holds.
+type Kind string
+
+// Entry kinds.
+const (
+	KindRecord      Kind = "record"
+	KindAttestation Kind = "attestation"
+)
+
+// Entry is a parsed log entry: a registry record, or a reference to an
+// attestation. Entries are created from a submission (NewRecordEntry) or
+// from leaf bytes read back from the log (ParseLeaf).
+type Entry struct {
+	// Time is the registry's log time for the entry; zero until sequenced.
+	Time time.Time
+	// Envelope is the canonical signed envelope of a record.
+	Envelope *dsse.Envelope
+	// Payload is the decoded payload of Envelope.
+	Payload []byte
+	// Record is the parsed payload of a registry record.
+	Record *Record
+	// Attestation describes an attestation entry.
+	Attestation *AttestationRef
+
+	envJSON []byte
+	signers []string
+}
+
+// Kind returns the entry's kind.
+func (e *Entry) Kind() Kind {
+	if e.Attestation != nil {
+		return KindAttestation
+	}
+	return KindRecord
+}
+
+// Hash returns the record hash (see Hash) of a record entry.
+func (e *Entry) Hash() string { return Hash(e.Payload) }
+
+// NewRecordEntry parses a canonical record envelope (see ParseEnvelope) and
+// its decoded payload into an entry.
+func NewRecordEntry(env *dsse.Envelope, payload []byte) (*Entry, error) {
+	if env.PayloadType != PayloadType {
+		return nil, syntaxf("payloadType %q is not a registry record (%s)", env.PayloadType, PayloadType)
+	}
+	r, err := Parse(payload)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range env.Signatures {
+		if !keys.ValidID(s.KeyID) {
+			return nil, syntaxf("signature %d: keyid %q must be the signing key's ID (sha256:<hex>)", i+1, s.KeyID)
+		}
+		for _, o := range env.Signatures[:i] {
+			if o.KeyID == s.KeyID {
+				return nil, syntaxf("two signatures by key %s", s.KeyID)
+			}
+		}
+	}
+	envJSON, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	e := &Entry{Envelope: env, Payload: payload, Record: r, envJSON: envJSON}
+	if n := len(e.leafPrefix(time.Time{})) + len(envJSON) + 1 + len(time.RFC3339Nano); n > MaxLeafSize {
+		return nil, &TooLargeError{Size: n}
+	}
+	return e, nil
+}
+
+// TooLargeError reports an entry over MaxLeafSize.
+type TooLargeError struct{ Size int }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("entry is %d bytes; the log limit is %d", e.Size, MaxLeafSize)
+}
+
+func (e *Entry) leafPrefix(t time.Time) []byte {
+	b := []byte(`{"v":` + strconv.Itoa(LeafVersion) + `,"time":`)
+	b = strconv.AppendQuote(b, t.UTC().Format(time.RFC3339Nano))
+	return b
+}
+
+// Leaf encodes the entry's leaf with log time t and records t in e.Time.
+// The encoding is the same as json.Marshal of a Leaf.
+func (e *Entry) Leaf(t time.Time) ([]byte, error) {
+	e.Time = t.UTC()
+	if e.Attestation != nil {
+		return json.Marshal(Leaf{V: LeafVersion, Time: e.Time.Format(time.RFC3339Nano), Attestation: e.Attestation})
+	}
+	b := e.leafPrefix(t)
+	b = append(b, `,"record":`...)
+	b = append(b, e.envJSON...)
+	b = append(b, '}')
+	if len(b) > MaxLeafSize {
+		return nil, &TooLargeError{Size: len(b)}
+	}
+	return b, nil
+}
+
+// ParseLeaf parses leaf bytes read from the log. It checks everything that
+// can be checked without state: the leaf format, the envelope and the record
+// syntax. Signatures are checked by Verify.
+func ParseLeaf(b []byte) (*Entry, error) {
+	if len(b) > MaxLeafSize {
+		return nil, &TooLargeError{Size: len(b)}
+	}
+	var l Leaf
+	if err := unmarshalStrict(b, &l); err != nil {
+		return nil, syntaxf("leaf: %v", err)
+	}
+	if l.V != LeafVersion {
+		return nil, syntaxf("leaf: unknown version %d", l.V)
+	}
+	t, err := time.Parse(time.RFC3339Nano, l.Time)
+	if err != nil {
+		return nil, syntaxf("leaf: bad time %q", l.Time)
+	}
+	switch {
+	case l.Record != nil && l.Attestation == nil:
+		env, payload, err := CanonicalEnvelope(l.Record)
+		if err != nil {
+			return nil, err
+		}
+		e, err := NewRecordEntry(env, payload)
+		if err != nil {
+			return nil, err
+		}
+		e.Time = t
+		if nb, err := e.Leaf(t); err != nil || !bytes.Equal(nb, b) {
+			return nil, syntaxf("leaf is not in canonical form")
+		}
+		return e, nil
+	case l.Attestation != nil && l.Record == nil:
+		if err := l.Attestation.Validate(); err != nil {
+			return nil, err
+		}
+		e := &Entry{Time: t, Attestation: l.Attestation}
+		if nb, err := e.Leaf(t); err != nil || !bytes.Equal(nb, b) {
+			return nil, syntaxf("leaf is not in canonical form")
+		}
+		return e, nil
+	}
+	return nil, syntaxf("leaf must hold exactly one of record and attestation")
+}
+
+// KeyLookup returns the public key registered under a key ID, or nil if no
+// key is registered under it.
+type KeyLookup func(keyID string) (*keys.PublicKey, error)
+
+// EmbeddedKeys returns the public keys a record introduces itself (identity,
+// identity-rotate and genesis records), which may sign it.
+func (r *Record) EmbeddedKeys() []*keys.PublicKey {
+	var out []*keys.PublicKey
+	for _, s := range append([]string{r.PublicKey}, r.PublicKeys...) {
+		if s == "" {
+			continue
+		}
+		if p, err := keys.ParsePublicBase64(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Verified reports whether every signature of a record entry has been
+// checked.
+func (e *Entry) Verified() bool { return e.signers != nil }
+
+// Signers returns the key IDs of the signatures, once verified.
+func (e *Entry) Signers() []string { return e.signers }
+
+// Verify checks every signature of a record entry. Keys are looked up first
+// among the keys the record embeds, then with lookup. Every signature must
+// verify; a signature by an unknown key yields *UnknownKeyError, a bad one
+// *SignatureError. Once Verify succeeds, later calls return at once.
+func (e *Entry) Verify(lookup KeyLookup) error {
+	if e.signers != nil {
+		return nil
+	}
+	if e.Envelope == nil {
+		return syntaxf("entry has no envelope to verify")
+	}
+	embedded := e.Record.EmbeddedKeys()
+	signers := make([]string, len(e.Envelope.Signatures))
+	for i, s := range e.Envelope.Signatures {
+		var p *keys.PublicKey
+		for _, k := range embedded {
+			if k.ID() == s.KeyID {
+				p = k
+			}
+		}
+		if p == nil {
+			var err error
+			if p, err = lookup(s.KeyID); err != nil {
+				return err
+			}
+		}
+		if p == nil {
+			return &UnknownKeyError{KeyID: s.KeyID}
+		}
+		if err := VerifySignature(e.Envelope, i, p); err != nil {
+			return err
+		}
+		signers[i] = s.KeyID
+	}
+	e.signers = signers
+	return nil
+}

@@ -1,0 +1,542 @@
+// Package registry is the Vouch service core, independent of HTTP: it
+// takes submissions, checks their signatures, runs them through the state
+// machine and sequences them into the store in batches (group commit); an
+// integrator folds sequenced entries into the Merkle tree and signs a
+// checkpoint after each batch; and it answers reads of the log and of the
+// state at any tree size.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/store"
+	"github.com/vouchdev/vouch/translog"
+)
+
+// Config configures a Registry.
+type Config struct {
+	// Store is the database. Required.
+	Store store.Store
+	// LogSigner signs checkpoints; its name is the log's origin. Required.
+	LogSigner note.Signer
+	// MaxBatch is the most entries sequenced in one transaction.
+	MaxBatch int
+	// MaxIntegrate is the most entries integrated under one checkpoint.
+	MaxIntegrate int
+	// PollInterval is how often a replica that does not integrate looks
+	// for new checkpoints, and how often the integrator checks for work it
+	// was not told about.
+	PollInterval time.Duration
+	// Logger receives operational messages.
+	Logger *slog.Logger
+	// Now returns the current time; tests may replace it.
+	Now func() time.Time
+}
+
+// Registry is a running registry core.
+type Registry struct {
+	cfg    Config
+	st     store.Store
+	log    *slog.Logger
+	queue  chan *pending
+	kick   chan struct{}
+	hashes *lru.Cache[int64, tlog.Hash]
+	keys   sync.Map // key ID -> *keys.PublicKey
+
+	mu      sync.Mutex
+	latest  *store.CheckpointRow
+	changed chan struct{} // closed and replaced when latest changes
+
+	leading atomic.Bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+}
+
+// ErrClosed is returned for work submitted after Close.
+var ErrClosed = errors.New("registry is shutting down")
+
+// Open starts a registry on a store: it loads the latest checkpoint (the only
+// read at start-up, so start-up time does not depend on the log's size) and
+// starts the sequencer and the integrator.
+func Open(ctx context.Context, cfg Config) (*Registry, error) {
+	if cfg.Store == nil || cfg.LogSigner == nil {
+		return nil, errors.New("registry: Store and LogSigner are required")
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 2048
+	}
+	if cfg.MaxIntegrate <= 0 {
+		cfg.MaxIntegrate = 16384
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cache, _ := lru.New[int64, tlog.Hash](1 << 20)
+	r := &Registry{
+		cfg:     cfg,
+		st:      cfg.Store,
+		log:     cfg.Logger,
+		queue:   make(chan *pending, 4*cfg.MaxBatch),
+		kick:    make(chan struct{}, 1),
+		hashes:  cache,
+		changed: make(chan struct{}),
+	}
+	cp, err := r.st.LatestCheckpoint(ctx)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	r.latest = cp
+	bg, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(2)
+	go r.sequencer(bg)
+	go r.integrator(bg)
+	r.kickIntegrator()
+	return r, nil
+}
+
+// Origin returns the log's origin.
+func (r *Registry) Origin() string { return r.cfg.LogSigner.Name() }
+
+// Close stops the registry after the work in progress.
+func (r *Registry) Close() error {
+	if r.closed.Swap(true) {
+		return nil
+	}
+	r.cancel()
+	r.wg.Wait()
+	return nil
+}
+
+// Store returns the registry's store.
+func (r *Registry) Store() store.Store { return r.st }
+
+// ---- submissions ----
+
+// Receipt acknowledges a sequenced entry.
+type Receipt struct {
+	Index    uint64
+	LeafHash tlog.Hash
+	Time     time.Time
+	// Hash is the record hash, for records.
+	Hash string
+}
+
+type pending struct {
+	e    *record.Entry
+	off  []store.OffLog
+	done chan outcome
+}
+
+type outcome struct {
+	rc  Receipt
+	err error
+}
+
+// UnavailableError reports a failure of the registry, not of the request.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return "registry unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Append checks the signatures of entry e, sequences it through the state
+// machine and returns once it is durably stored. The error is a
+// *state.Refusal if the state machine refused it.
+func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffLog) (Receipt, error) {
+	if r.closed.Load() {
+		return Receipt{}, &UnavailableError{ErrClosed}
+	}
+	// Check signatures here, in the caller's goroutine, so that batches of
+	// submissions are verified in parallel. A key unknown now may still be
+	// registered by an earlier entry of the same batch; the state machine
+	// looks again then.
+	if e.Record != nil {
+		if err := e.Verify(r.lookupKey(ctx)); err != nil {
+			var uk *record.UnknownKeyError
+			if !errors.As(err, &uk) {
+				if rf, ok := state.AsRefusal(refusalOf(err)); ok {
+					return Receipt{}, rf
+				}
+				return Receipt{}, &UnavailableError{err}
+			}
+		}
+	}
+	p := &pending{e: e, off: off, done: make(chan outcome, 1)}
+	select {
+	case r.queue <- p:
+	case <-ctx.Done():
+		return Receipt{}, ctx.Err()
+	}
+	// Once queued, the entry will be sequenced or refused whatever the
+	// caller does; wait for the outcome so the answer is truthful.
+	o := <-p.done
+	return o.rc, o.err
+}
+
+// refusalOf converts signature errors from record into refusals.
+func refusalOf(err error) error {
+	var se *record.SignatureError
+	var sx *record.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return &state.Refusal{Code: state.CodeBadSignature, Msg: err.Error()}
+	case errors.As(err, &sx):
+		return &state.Refusal{Code: state.CodeMalformed, Msg: err.Error()}
+	}
+	return err
+}
+
+// lookupKey finds registered public keys for signature checks outside the
+// sequencer. A key ID names one key forever, so found keys are cached.
+func (r *Registry) lookupKey(ctx context.Context) record.KeyLookup {
+	return func(id string) (*keys.PublicKey, error) {
+		if p, ok := r.keys.Load(id); ok {
+			return p.(*keys.PublicKey), nil
+		}
+		b, err := r.st.Get(ctx, keyIdentity(id), maxSize)
+		if err != nil || b == nil {
+			return nil, err
+		}
+		ident, err := decode[state.Identity](b)
+		if err != nil {
+			return nil, err
+		}
+		p, err := state.ParseKey(ident)
+		if err != nil {
+			return nil, err
+		}
+		r.keys.Store(id, p)
+		return p, nil
+	}
+}
+
+// maxSize reads the latest state.
+const maxSize = 1<<63 - 1
+
+func (r *Registry) sequencer(ctx context.Context) {
+	defer r.wg.Done()
+	for {
+		var first *pending
+		select {
+		case first = <-r.queue:
+		case <-ctx.Done():
+			r.drain(ctx.Err())
+			return
+		}
+		batch := []*pending{first}
+	fill:
+		for len(batch) < r.cfg.MaxBatch {
+			select {
+			case p := <-r.queue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		r.sequence(batch)
+	}
+}
+
+// drain fails everything still queued at shutdown.
+func (r *Registry) drain(err error) {
+	for {
+		select {
+		case p := <-r.queue:
+			p.done <- outcome{err: &UnavailableError{err}}
+		default:
+			return
+		}
+	}
+}
+
+// sequence runs one batch through the state machine and stores the accepted
+// entries in one transaction.
+func (r *Registry) sequence(batch []*pending) {
+	results := make([]outcome, len(batch))
+	// A batch is not cancelled by shutdown: it commits or fails as a whole.
+	ctx := context.Background()
+	err := r.st.Sequence(ctx, func(tx store.SeqTx) error {
+		view := newBatchView(tx.Get)
+		for i, p := range batch {
+			head := tx.Head()
+			now := r.cfg.Now().UTC()
+			if now.Before(head.LastTime) {
+				now = head.LastTime // log time never goes backwards
+			}
+			env := state.Env{Index: head.Sequenced, Time: now}
+			changes, err := state.Apply(view, p.e, env)
+			if err != nil {
+				if _, ok := state.AsRefusal(err); ok {
+					results[i] = outcome{err: err}
+					continue
+				}
+				return err
+			}
+			leaf, err := p.e.Leaf(now)
+			if err != nil {
+				results[i] = outcome{err: &state.Refusal{Code: state.CodeTooLarge, Msg: err.Error()}}
+				continue
+			}
+			kvs, err := view.record(changes)
+			if err != nil {
+				return err
+			}
+			if err := tx.Append(entryRow(p.e, leaf, env.Index), kvs, p.off); err != nil {
+				return err
+			}
+			rc := Receipt{Index: env.Index, LeafHash: tlog.RecordHash(leaf), Time: now}
+			if p.e.Record != nil {
+				rc.Hash = p.e.Hash()
+			}
+			results[i] = outcome{rc: rc}
+		}
+		return nil
+	})
+	if err != nil {
+		r.log.Error("sequencing failed", "entries", len(batch), "err", err)
+		for i := range results {
+			results[i] = outcome{err: &UnavailableError{err}}
+		}
+	} else {
+		r.kickIntegrator()
+	}
+	for i, p := range batch {
+		p.done <- results[i]
+	}
+}
+
+// entryRow derives the stored row and its index fields from an entry.
+func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
+	row := &store.EntryRow{Index: idx, Leaf: leaf, Time: e.Time, Kind: string(e.Kind())}
+	if rec := e.Record; rec != nil {
+		row.Type, row.Package, row.Version = rec.Type, rec.Package, rec.Version
+		row.Signers = e.Signers()
+		row.PayloadDigest = e.Hash()
+		if rec.Digest != "" {
+			row.Subjects = []string{rec.Digest}
+		}
+	}
+	if a := e.Attestation; a != nil {
+		row.Type = "attestation"
+		row.PredicateType = a.PredicateType
+		row.PayloadDigest = a.PayloadDigest
+		row.Subjects = a.Subjects
+		for _, s := range a.Signatures {
+			row.Signers = append(row.Signers, s.Signer)
+		}
+	}
+	return row
+}
+
+// ---- integration ----
+
+func (r *Registry) kickIntegrator() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Registry) integrator(ctx context.Context) {
+	defer r.wg.Done()
+	tick := time.NewTicker(r.cfg.PollInterval)
+	defer tick.Stop()
+	release := func() {}
+	defer func() { release() }()
+	for {
+		if !r.leading.Load() {
+			rel, ok, err := r.st.LeadIntegration(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("integrator election failed", "err", err)
+			}
+			if ok {
+				release = rel
+				r.leading.Store(true)
+				r.log.Info("integrating the log", "origin", r.Origin())
+			}
+		}
+		if r.leading.Load() {
+			for {
+				more, err := r.integrateOnce(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						r.log.Error("integration failed", "err", err)
+					}
+					break
+				}
+				if !more {
+					break
+				}
+			}
+		} else if err := r.refreshLatest(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("reading the latest checkpoint failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		case <-tick.C:
+		}
+	}
+}
+
+// integrateOnce integrates up to MaxIntegrate sequenced entries and signs a
+// checkpoint. It reports whether more work remains.
+func (r *Registry) integrateOnce(ctx context.Context) (bool, error) {
+	head, err := r.st.Head(ctx)
+	if err != nil {
+		return false, err
+	}
+	cur := r.Latest()
+	old := uint64(0)
+	if cur != nil {
+		old = cur.Size
+		if head.Sequenced == old {
+			return false, nil
+		}
+	}
+	to := min(head.Sequenced, old+uint64(r.cfg.MaxIntegrate))
+	leaves, err := r.st.Leaves(ctx, old, to)
+	if err != nil {
+		return false, err
+	}
+	lh := make([]tlog.Hash, len(leaves))
+	for i, l := range leaves {
+		lh[i] = tlog.RecordHash(l)
+	}
+	stored, root, err := translog.Integrate(int64(old), lh, r.hashReader(ctx))
+	if err != nil {
+		return false, err
+	}
+	note, err := translog.Sign(r.cfg.LogSigner, to, root)
+	if err != nil {
+		return false, err
+	}
+	cp := &store.CheckpointRow{Size: to, Time: r.cfg.Now().UTC(), Note: note, Root: root}
+	if err := r.st.Integrate(ctx, old, stored, cp); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// Another integrator got there first; catch up with it.
+			return false, r.refreshLatest(ctx)
+		}
+		return false, err
+	}
+	for _, h := range stored {
+		r.hashes.Add(h.Index, h.Hash)
+	}
+	r.setLatest(cp)
+	return to < head.Sequenced, nil
+}
+
+func (r *Registry) refreshLatest(ctx context.Context) error {
+	cp, err := r.st.LatestCheckpoint(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.setLatest(cp)
+	return nil
+}
+
+func (r *Registry) setLatest(cp *store.CheckpointRow) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.latest != nil && cp.Size <= r.latest.Size {
+		return
+	}
+	r.latest = cp
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Latest returns the newest checkpoint, or nil before the first one.
+func (r *Registry) Latest() *store.CheckpointRow {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latest
+}
+
+// WaitCovered waits until a checkpoint covers entry index and returns it.
+func (r *Registry) WaitCovered(ctx context.Context, index uint64) (*store.CheckpointRow, error) {
+	for {
+		r.mu.Lock()
+		cp, ch := r.latest, r.changed
+		r.mu.Unlock()
+		if cp != nil && cp.Size > index {
+			return cp, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// WaitReady waits until the log has a checkpoint (the integrator signs one
+// of size 0 for a new log).
+func (r *Registry) WaitReady(ctx context.Context) error {
+	for {
+		r.mu.Lock()
+		cp, ch := r.latest, r.changed
+		r.mu.Unlock()
+		if cp != nil {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the first checkpoint: %w", ctx.Err())
+		}
+	}
+}
+
+// hashReader reads stored tree hashes through the cache.
+func (r *Registry) hashReader(ctx context.Context) tlog.HashReader {
+	return tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		var miss []int64
+		var where []int
+		for i, x := range idx {
+			if h, ok := r.hashes.Get(x); ok {
+				out[i] = h
+				continue
+			}
+			miss = append(miss, x)
+			where = append(where, i)
+		}
+		if len(miss) == 0 {
+			return out, nil
+		}
+		got, err := r.st.ReadHashes(ctx, miss)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range where {
+			out[i] = got[j]
+			r.hashes.Add(miss[j], got[j])
+		}
+		return out, nil
+	})
+}

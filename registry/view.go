@@ -1,0 +1,106 @@
+package registry
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/store"
+)
+
+// State object keys. Names cannot contain "@", so "r/<name>@" prefixes
+// exactly the releases of one package.
+const (
+	keyOperators = "o"
+)
+
+func keyIdentity(id string) string       { return "i/" + id }
+func keyPackage(name string) string      { return "p/" + name }
+func keyRelease(name, ver string) string { return "r/" + name + "@" + ver }
+func prefixReleases(name string) string  { return "r/" + name + "@" }
+func prefixPackages() string             { return "p/" }
+func decode[T any](b []byte) (*T, error) {
+	if b == nil {
+		return nil, nil
+	}
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return nil, fmt.Errorf("corrupt state object: %w", err)
+	}
+	return v, nil
+}
+
+// getter reads the raw latest value of a state object.
+type getter func(key string) ([]byte, error)
+
+// batchView is the state machine's view inside a sequencing transaction: the
+// committed state plus the changes of the entries accepted earlier in the
+// same batch.
+type batchView struct {
+	get     getter
+	overlay map[string]any
+}
+
+func newBatchView(get getter) *batchView {
+	return &batchView{get: get, overlay: map[string]any{}}
+}
+
+func lookup[T any](v *batchView, key string) (*T, error) {
+	if o, ok := v.overlay[key]; ok {
+		return o.(*T), nil
+	}
+	b, err := v.get(key)
+	if err != nil {
+		return nil, err
+	}
+	return decode[T](b)
+}
+
+func (v *batchView) Identity(id string) (*state.Identity, error) {
+	return lookup[state.Identity](v, keyIdentity(id))
+}
+func (v *batchView) Package(name string) (*state.Package, error) {
+	return lookup[state.Package](v, keyPackage(name))
+}
+func (v *batchView) Release(name, ver string) (*state.Release, error) {
+	return lookup[state.Release](v, keyRelease(name, ver))
+}
+func (v *batchView) Operators() (*state.Operators, error) {
+	return lookup[state.Operators](v, keyOperators)
+}
+
+// record notes the changes of an accepted entry in the overlay and returns
+// them encoded for the store.
+func (v *batchView) record(c *state.Changes) ([]store.KV, error) {
+	var kvs []store.KV
+	put := func(key string, obj any) error {
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		v.overlay[key] = obj
+		kvs = append(kvs, store.KV{Key: key, Value: b})
+		return nil
+	}
+	for _, id := range c.Identities {
+		if err := put(keyIdentity(id.KeyID), id); err != nil {
+			return nil, err
+		}
+	}
+	if c.Package != nil {
+		if err := put(keyPackage(c.Package.Name), c.Package); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range c.Releases {
+		if err := put(keyRelease(r.Package, r.Version), r); err != nil {
+			return nil, err
+		}
+	}
+	if c.Operators != nil {
+		if err := put(keyOperators, c.Operators); err != nil {
+			return nil, err
+		}
+	}
+	return kvs, nil
+}

@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/vouchdev/vouch/registry"
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/store"
+)
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: a stable machine-readable code and a
+// message for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// statusOf maps refusal codes to HTTP statuses.
+var statusOf = map[state.Code]int{
+	state.CodeMalformed:         http.StatusBadRequest,
+	state.CodeTooLarge:          http.StatusRequestEntityTooLarge,
+	state.CodeBadSignature:      http.StatusBadRequest,
+	state.CodeUnknownKey:        http.StatusForbidden,
+	state.CodeKeyInactive:       http.StatusForbidden,
+	state.CodeNotAuthorized:     http.StatusForbidden,
+	state.CodeWindowClosed:      http.StatusForbidden,
+	state.CodeStalePrev:         http.StatusConflict,
+	state.CodeIdentityExists:    http.StatusConflict,
+	state.CodePackageExists:     http.StatusConflict,
+	state.CodeVersionExists:     http.StatusConflict,
+	state.CodeInvalidTransition: http.StatusConflict,
+	state.CodeGenesisExists:     http.StatusConflict,
+	state.CodeNoOperator:        http.StatusConflict,
+	state.CodeConflict:          http.StatusConflict,
+	state.CodeUnknownPackage:    http.StatusNotFound,
+	state.CodeUnknownRelease:    http.StatusNotFound,
+	state.CodeUnknownIdentity:   http.StatusUnprocessableEntity,
+	state.CodeUnknownSubject:    http.StatusUnprocessableEntity,
+}
+
+// httpError is an error with its HTTP status and code decided.
+type httpError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, code, msg string) error {
+	return &httpError{status: status, code: code, msg: msg}
+}
+
+func badRequest(msg string) error { return errorf(http.StatusBadRequest, "bad_request", msg) }
+
+// classify decides the status, code and message of an error.
+func classify(err error) (int, string, string) {
+	var he *httpError
+	var rf *state.Refusal
+	var inv *registry.InvalidError
+	var un *registry.UnavailableError
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.code, he.msg
+	case errors.As(err, &rf):
+		st, ok := statusOf[rf.Code]
+		if !ok {
+			st = http.StatusBadRequest
+		}
+		return st, string(rf.Code), rf.Msg
+	case errors.As(err, &inv):
+		return http.StatusBadRequest, "bad_request", inv.Msg
+	case errors.Is(err, registry.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "not_found", err.Error()
+	case errors.As(err, &mb):
+		return http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit of " + itoa(mb.Limit) + " bytes"
+	case errors.As(err, &un):
+		return http.StatusServiceUnavailable, "unavailable", un.Error()
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "timeout", "the request was cancelled or timed out"
+	}
+	return http.StatusInternalServerError, "internal", "internal error"
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	st, code, msg := classify(err)
+	if st >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", st, "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(st)
+	json.NewEncoder(w).Encode(ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}

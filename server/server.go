@@ -1,0 +1,358 @@
+// Package server is Vouch's HTTP front: the C2SP tlog-tiles endpoints under
+// /log/ and the JSON API under /api/v1/, over a registry.Registry.
+package server
+
+import (
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/tessera/api/layout"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/vouchdev/vouch/registry"
+	"github.com/vouchdev/vouch/translog"
+)
+
+// MaxEntryBody is the largest request body POST /api/v1/entries accepts.
+const MaxEntryBody = 256 << 10
+
+// Config configures a Server.
+type Config struct {
+	Registry *registry.Registry
+	Logger   *slog.Logger
+}
+
+// Server serves the registry over HTTP.
+type Server struct {
+	reg *registry.Registry
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns a server for a registry.
+func New(cfg Config) *Server {
+	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /log/checkpoint", s.handle(s.logCheckpoint))
+	m.HandleFunc("GET /log/tile/{path...}", s.handle(s.logTile))
+	m.HandleFunc("POST /api/v1/entries", s.handle(s.postEntry))
+	m.HandleFunc("GET /api/v1/entries/{index}", s.handle(s.getEntry))
+	m.HandleFunc("GET /api/v1/proof/consistency", s.handle(s.getConsistency))
+	m.HandleFunc("GET /api/v1/proof/inclusion", s.handle(s.getInclusion))
+	m.HandleFunc("GET /api/v1/checkpoint", s.handle(s.getCheckpoint))
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	m.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	}))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+			s.writeError(w, r, errorf(http.StatusInternalServerError, "internal", "internal error"))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// handle adapts an error-returning handler.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// uintParam parses an optional non-negative integer query parameter.
+func uintParam(r *http.Request, name string) (uint64, bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 63)
+	if err != nil {
+		return 0, false, badRequest(name + " must be a non-negative integer, not " + strconv.Quote(v))
+	}
+	return n, true, nil
+}
+
+// ---- /log/ (C2SP tlog-tiles) ----
+
+const immutable = "public, max-age=31536000, immutable"
+
+func (s *Server) logCheckpoint(w http.ResponseWriter, r *http.Request) error {
+	cp, err := s.reg.Checkpoint(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, err = w.Write(cp.Note)
+	return err
+}
+
+func (s *Server) logTile(w http.ResponseWriter, r *http.Request) error {
+	p := r.PathValue("path")
+	notFound := errorf(http.StatusNotFound, "not_found", "no such tile: "+p)
+	level, rest, ok := strings.Cut(p, "/")
+	if !ok {
+		return notFound
+	}
+	var data []byte
+	var width uint8
+	var err error
+	if level == "entries" {
+		var idx uint64
+		idx, width, err = layout.ParseTileIndexPartial(rest)
+		if err != nil || layout.EntriesPath(idx, width) != "tile/"+p {
+			return notFound
+		}
+		data, err = s.reg.EntryBundle(r.Context(), idx, int(width))
+	} else {
+		var l, idx uint64
+		l, idx, width, err = layout.ParseTileLevelIndexPartial(level, rest)
+		if err != nil || layout.TilePath(l, idx, width) != "tile/"+p {
+			return notFound
+		}
+		data, err = s.reg.Tile(r.Context(), l, idx, int(width))
+	}
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	if width == 0 {
+		h.Set("Cache-Control", immutable)
+	} else {
+		h.Set("Cache-Control", "public, max-age=3600")
+	}
+	if level == "entries" && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		h.Set("Content-Encoding", "gzip")
+		h.Set("Vary", "Accept-Encoding")
+		gz := gzip.NewWriter(w)
+		if _, err := gz.Write(data); err != nil {
+			return nil
+		}
+		gz.Close()
+		return nil
+	}
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	w.Write(data)
+	return nil
+}
+
+// ---- /api/v1/ ----
+
+// CheckpointJSON is a checkpoint in API responses.
+type CheckpointJSON struct {
+	Origin string    `json:"origin"`
+	Size   uint64    `json:"size"`
+	Root   string    `json:"rootHash"`
+	Time   time.Time `json:"time"`
+	Note   string    `json:"note"`
+}
+
+func (s *Server) checkpointJSON(size uint64, root tlog.Hash, t time.Time, note []byte) *CheckpointJSON {
+	return &CheckpointJSON{Origin: s.reg.Origin(), Size: size, Root: base64.StdEncoding.EncodeToString(root[:]), Time: t, Note: string(note)}
+}
+
+func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) error {
+	cp, err := s.reg.Checkpoint(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	return writeJSON(w, http.StatusOK, s.checkpointJSON(cp.Size, cp.Root, cp.Time, cp.Note))
+}
+
+// AppendResponse answers POST /api/v1/entries.
+type AppendResponse struct {
+	Index    uint64    `json:"index"`
+	LeafHash string    `json:"leafHash"`
+	Hash     string    `json:"hash,omitempty"`
+	Time     time.Time `json:"time"`
+	// Set when the request asked to wait for integration.
+	TreeSize       uint64          `json:"treeSize,omitempty"`
+	InclusionProof []string        `json:"inclusionProof,omitempty"`
+	Checkpoint     *CheckpointJSON `json:"checkpoint,omitempty"`
+	Proof          string          `json:"proof,omitempty"`
+}
+
+func hashStrings[T ~[]tlog.Hash](hs T) []string {
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		out[i] = base64.StdEncoding.EncodeToString(h[:])
+	}
+	return out
+}
+
+func (s *Server) postEntry(w http.ResponseWriter, r *http.Request) error {
+	wait := false
+	if v := r.URL.Query().Get("wait"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return badRequest("wait must be true or false")
+		}
+		wait = b
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEntryBody))
+	if err != nil {
+		return err
+	}
+	rc, err := s.reg.Submit(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	resp := AppendResponse{Index: rc.Index, LeafHash: base64.StdEncoding.EncodeToString(rc.LeafHash[:]), Hash: rc.Hash, Time: rc.Time}
+	if wait {
+		cp, err := s.reg.WaitCovered(r.Context(), rc.Index)
+		if err != nil {
+			return err
+		}
+		proof, err := s.reg.InclusionProof(r.Context(), rc.Index, cp.Size)
+		if err != nil {
+			return err
+		}
+		resp.TreeSize = cp.Size
+		resp.InclusionProof = hashStrings(proof)
+		resp.Checkpoint = s.checkpointJSON(cp.Size, cp.Root, cp.Time, cp.Note)
+		resp.Proof = string(translog.FormatProof(rc.Index, proof, cp.Note))
+	}
+	w.Header().Set("Location", "/api/v1/entries/"+strconv.FormatUint(rc.Index, 10))
+	return writeJSON(w, http.StatusCreated, resp)
+}
+
+// EntryResponse answers GET /api/v1/entries/{index}.
+type EntryResponse struct {
+	Index          uint64          `json:"index"`
+	Leaf           string          `json:"leaf"`
+	Entry          json.RawMessage `json:"entry"`
+	LeafHash       string          `json:"leafHash"`
+	Time           time.Time       `json:"time"`
+	IntegratedTime *time.Time      `json:"integratedTime,omitempty"`
+	TreeSize       uint64          `json:"treeSize"`
+	InclusionProof []string        `json:"inclusionProof"`
+	Checkpoint     *CheckpointJSON `json:"checkpoint,omitempty"`
+}
+
+func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
+	idx, err := strconv.ParseUint(r.PathValue("index"), 10, 63)
+	if err != nil {
+		return badRequest("entry index must be a non-negative integer")
+	}
+	size, _, err := uintParam(r, "size")
+	if err != nil {
+		return err
+	}
+	e, err := s.reg.Entry(r.Context(), idx, size)
+	if err != nil {
+		return err
+	}
+	lh := tlog.RecordHash(e.Row.Leaf)
+	resp := EntryResponse{
+		Index: idx, Leaf: base64.StdEncoding.EncodeToString(e.Row.Leaf), Entry: e.Row.Leaf,
+		LeafHash: base64.StdEncoding.EncodeToString(lh[:]), Time: e.Row.Time,
+		TreeSize: e.TreeSize, InclusionProof: hashStrings(e.Proof),
+	}
+	if e.Integrated != nil {
+		resp.IntegratedTime = &e.Integrated.Time
+	}
+	if c := e.Checkpoint; c != nil {
+		resp.Checkpoint = s.checkpointJSON(c.Size, c.Root, c.Time, c.Note)
+	}
+	if size != 0 {
+		w.Header().Set("Cache-Control", immutable)
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+// ConsistencyResponse answers GET /api/v1/proof/consistency.
+type ConsistencyResponse struct {
+	From  uint64   `json:"from"`
+	To    uint64   `json:"to"`
+	Proof []string `json:"proof"`
+}
+
+func (s *Server) getConsistency(w http.ResponseWriter, r *http.Request) error {
+	from, ok, err := uintParam(r, "from")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return badRequest("from is required")
+	}
+	to, _, err := uintParam(r, "to")
+	if err != nil {
+		return err
+	}
+	p, to, err := s.reg.ConsistencyProof(r.Context(), from, to)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, ConsistencyResponse{From: from, To: to, Proof: hashStrings(p)})
+}
+
+// InclusionResponse answers GET /api/v1/proof/inclusion.
+type InclusionResponse struct {
+	Index    uint64   `json:"index"`
+	TreeSize uint64   `json:"treeSize"`
+	Proof    []string `json:"proof"`
+}
+
+func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) error {
+	idx, ok, err := uintParam(r, "index")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return badRequest("index is required")
+	}
+	size, ok, err := uintParam(r, "size")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return badRequest("size is required")
+	}
+	if cp, err := s.reg.Checkpoint(r.Context()); err != nil {
+		return err
+	} else if size > cp.Size {
+		return badRequest("size is beyond the latest checkpoint")
+	}
+	p, err := s.reg.InclusionProof(r.Context(), idx, size)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, InclusionResponse{Index: idx, TreeSize: size, Proof: hashStrings(p)})
+}

@@ -1,0 +1,52 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies why an entry was refused. Servers map codes to HTTP
+// statuses; the auditor reports them.
+type Code string
+
+// Refusal codes.
+const (
+	CodeMalformed         Code = "malformed"
+	CodeTooLarge          Code = "too_large"
+	CodeBadSignature      Code = "bad_signature"
+	CodeUnknownKey        Code = "unknown_key"
+	CodeKeyInactive       Code = "key_inactive"
+	CodeNotAuthorized     Code = "not_authorized"
+	CodeStalePrev         Code = "stale_prev"
+	CodeIdentityExists    Code = "identity_exists"
+	CodePackageExists     Code = "package_exists"
+	CodeVersionExists     Code = "version_exists"
+	CodeUnknownPackage    Code = "unknown_package"
+	CodeUnknownRelease    Code = "unknown_release"
+	CodeUnknownIdentity   Code = "unknown_identity"
+	CodeInvalidTransition Code = "invalid_transition"
+	CodeWindowClosed      Code = "delete_window_closed"
+	CodeNoOperator        Code = "no_operator"
+	CodeGenesisExists     Code = "genesis_exists"
+	CodeConflict          Code = "conflict"
+	CodeUnknownSubject    Code = "unknown_subject"
+)
+
+// Refusal is the state machine's reason for refusing an entry.
+type Refusal struct {
+	Code Code
+	Msg  string
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("%s: %s", r.Code, r.Msg) }
+
+func refuse(code Code, format string, args ...any) *Refusal {
+	return &Refusal{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// AsRefusal returns err as a *Refusal, if it is one.
+func AsRefusal(err error) (*Refusal, bool) {
+	var r *Refusal
+	ok := errors.As(err, &r)
+	return r, ok
+}

@@ -1,0 +1,57 @@
+package sqlstore
+
+// migration is one step of the schema. Steps are applied in order, each in
+// its own transaction, and recorded in schema_version.
+type migration struct {
+	sqlite   []string
+	postgres []string
+}
+
+// migrations is the whole schema history. Never edit a step that has been
+// released; add a new one.
+var migrations = []migration{
+	{
+		sqlite: []string{
+			`CREATE TABLE entries (
+				idx INTEGER PRIMARY KEY,
+				leaf BLOB NOT NULL,
+				time INTEGER NOT NULL,
+				kind TEXT NOT NULL,
+				type TEXT NOT NULL,
+				package TEXT NOT NULL,
+				version TEXT NOT NULL,
+				ptype TEXT NOT NULL,
+				pdigest TEXT NOT NULL)`,
+			`CREATE INDEX entries_time ON entries(time)`,
+			`CREATE INDEX entries_pkg ON entries(package, version, idx)`,
+			`CREATE INDEX entries_ptype ON entries(ptype, idx) WHERE ptype <> ''`,
+			`CREATE TABLE entry_signers (key_id TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (key_id, idx)) WITHOUT ROWID`,
+			`CREATE TABLE entry_subjects (digest TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (digest, idx)) WITHOUT ROWID`,
+			`CREATE TABLE hashes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL)`,
+			`CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, root BLOB NOT NULL, note BLOB NOT NULL)`,
+			`CREATE TABLE state (key TEXT NOT NULL, idx INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID`,
+			`CREATE TABLE offlog (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL) WITHOUT ROWID`,
+		},
+		postgres: []string{
+			`CREATE TABLE entries (
+				idx BIGINT PRIMARY KEY,
+				leaf BYTEA NOT NULL,
+				time BIGINT NOT NULL,
+				kind TEXT NOT NULL,
+				type TEXT NOT NULL,
+				package TEXT COLLATE "C" NOT NULL,
+				version TEXT COLLATE "C" NOT NULL,
+				ptype TEXT COLLATE "C" NOT NULL,
+				pdigest TEXT NOT NULL)`,
+			`CREATE INDEX entries_time ON entries(time)`,
+			`CREATE INDEX entries_pkg ON entries(package, version, idx)`,
+			`CREATE INDEX entries_ptype ON entries(ptype, idx) WHERE ptype <> ''`,
+			`CREATE TABLE entry_signers (key_id TEXT COLLATE "C" NOT NULL, idx BIGINT NOT NULL, PRIMARY KEY (key_id, idx))`,
+			`CREATE TABLE entry_subjects (digest TEXT COLLATE "C" NOT NULL, idx BIGINT NOT NULL, PRIMARY KEY (digest, idx))`,
+			`CREATE TABLE hashes (id BIGINT PRIMARY KEY, hash BYTEA NOT NULL)`,
+			`CREATE TABLE checkpoints (size BIGINT PRIMARY KEY, time BIGINT NOT NULL, root BYTEA NOT NULL, note BYTEA NOT NULL)`,
+			`CREATE TABLE state (key TEXT COLLATE "C" NOT NULL, idx BIGINT NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (key, idx))`,
+			`CREATE TABLE offlog (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, data BYTEA NOT NULL)`,
+		},
+	},
+}

@@ -1,0 +1,510 @@
+// Package sqlstore implements store.Store on SQL databases: SQLite (the
+// embedded default, through mattn/go-sqlite3) and PostgreSQL (through
+// jackc/pgx). Both share the same queries; a dialect holds the differences.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/vouchdev/vouch/store"
+	"github.com/vouchdev/vouch/translog"
+)
+
+// DB is a store.Store backed by SQL.
+type DB struct {
+	d dialect
+	// w is used for writes; r for reads. For SQLite, w is a single
+	// connection (SQLite has one writer) and r a pool of read-only ones.
+	w, r *sql.DB
+	// closeFn releases what Open acquired beyond the pools.
+	closeFn func() error
+}
+
+type dialect struct {
+	name string
+	// numbered says whether placeholders are $1, $2 (PostgreSQL) rather than ?.
+	numbered bool
+	// lockSequence, if set, runs at the start of every sequencing
+	// transaction to serialize sequencers across processes.
+	lockSequence string
+	// lockIntegrate likewise for integration transactions.
+	lockIntegrate string
+	// lead implements store.Store.LeadIntegration.
+	lead func(ctx context.Context, db *DB) (func(), bool, error)
+}
+
+// q rewrites ? placeholders for the dialect.
+func (d *dialect) q(s string) string {
+	if !d.numbered {
+		return s
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range s {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("creating schema_version: %w", err)
+	}
+	for {
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if db.d.lockIntegrate != "" {
+			if _, err := tx.ExecContext(ctx, db.d.lockIntegrate); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		var v sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
+			tx.Rollback()
+			return err
+		}
+		cur := int(v.Int64)
+		if cur > len(migrations) {
+			tx.Rollback()
+			return fmt.Errorf("the database schema is version %d, newer than this vouch understands (%d); upgrade vouch", cur, len(migrations))
+		}
+		if cur == len(migrations) {
+			return tx.Commit()
+		}
+		stmts := migrations[cur].sqlite
+		if db.d.name == "postgres" {
+			stmts = migrations[cur].postgres
+		}
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("schema migration %d: %w", cur+1, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO schema_version (version) VALUES (?)`), cur+1); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+}
+
+// Close implements store.Store.
+func (db *DB) Close() error {
+	err := errors.Join(db.r.Close(), db.w.Close())
+	if db.closeFn != nil {
+		err = errors.Join(err, db.closeFn())
+	}
+	return err
+}
+
+type seqTx struct {
+	ctx  context.Context
+	db   *DB
+	tx   *sql.Tx
+	head store.Head
+	get  *sql.Stmt
+	ins  [5]*sql.Stmt
+}
+
+func (db *DB) readHead(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (store.Head, error) {
+	var idx, t sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT idx, time FROM entries ORDER BY idx DESC LIMIT 1`).Scan(&idx, &t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Head{}, nil
+	}
+	if err != nil {
+		return store.Head{}, err
+	}
+	return store.Head{Sequenced: uint64(idx.Int64) + 1, LastTime: time.Unix(0, t.Int64).UTC()}, nil
+}
+
+// Sequence implements store.Store.
+func (db *DB) Sequence(ctx context.Context, fn func(store.SeqTx) error) (err error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if db.d.lockSequence != "" {
+		if _, err := tx.ExecContext(ctx, db.d.lockSequence); err != nil {
+			return err
+		}
+	}
+	head, err := db.readHead(ctx, tx)
+	if err != nil {
+		return err
+	}
+	st := &seqTx{ctx: ctx, db: db, tx: tx, head: head}
+	defer st.close()
+	if err := fn(st); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (t *seqTx) close() {
+	if t.get != nil {
+		t.get.Close()
+	}
+	for _, s := range t.ins {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+func (t *seqTx) Head() store.Head { return t.head }
+
+func (t *seqTx) Get(key string) ([]byte, error) {
+	if t.get == nil {
+		s, err := t.tx.PrepareContext(t.ctx, t.db.d.q(`SELECT value FROM state WHERE key = ? ORDER BY idx DESC LIMIT 1`))
+		if err != nil {
+			return nil, err
+		}
+		t.get = s
+	}
+	var v []byte
+	err := t.get.QueryRowContext(t.ctx, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+var insertSQL = [5]string{
+	`INSERT INTO entries (idx, leaf, time, kind, type, package, version, ptype, pdigest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	`INSERT INTO entry_signers (key_id, idx) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+	`INSERT INTO entry_subjects (digest, idx) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+	`INSERT INTO state (key, idx, value) VALUES (?, ?, ?)`,
+	`INSERT INTO offlog (digest, kind, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+}
+
+func (t *seqTx) stmt(i int) (*sql.Stmt, error) {
+	if t.ins[i] == nil {
+		s, err := t.tx.PrepareContext(t.ctx, t.db.d.q(insertSQL[i]))
+		if err != nil {
+			return nil, err
+		}
+		t.ins[i] = s
+	}
+	return t.ins[i], nil
+}
+
+func (t *seqTx) exec(i int, args ...any) error {
+	s, err := t.stmt(i)
+	if err != nil {
+		return err
+	}
+	_, err = s.ExecContext(t.ctx, args...)
+	return err
+}
+
+func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog) error {
+	if e.Index != t.head.Sequenced {
+		return fmt.Errorf("sqlstore: append at %d, but the log has %d entries", e.Index, t.head.Sequenced)
+	}
+	if e.Time.Before(t.head.LastTime) {
+		return fmt.Errorf("sqlstore: log time would go backwards")
+	}
+	idx := int64(e.Index)
+	if err := t.exec(0, idx, e.Leaf, e.Time.UnixNano(), e.Kind, e.Type, e.Package, e.Version, e.PredicateType, e.PayloadDigest); err != nil {
+		return err
+	}
+	for _, k := range e.Signers {
+		if err := t.exec(1, k, idx); err != nil {
+			return err
+		}
+	}
+	for _, d := range e.Subjects {
+		if err := t.exec(2, d, idx); err != nil {
+			return err
+		}
+	}
+	for _, c := range changes {
+		if err := t.exec(3, c.Key, idx, c.Value); err != nil {
+			return err
+		}
+	}
+	for _, o := range off {
+		if err := t.exec(4, o.Digest, o.Kind, o.Data); err != nil {
+			return err
+		}
+	}
+	t.head.Sequenced++
+	t.head.LastTime = e.Time
+	return nil
+}
+
+// Head implements store.Store.
+func (db *DB) Head(ctx context.Context) (store.Head, error) { return db.readHead(ctx, db.r) }
+
+// Leaves implements store.Store.
+func (db *DB) Leaves(ctx context.Context, from, to uint64) ([][]byte, error) {
+	if to <= from {
+		return nil, nil
+	}
+	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`), int64(from), int64(to))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([][]byte, 0, to-from)
+	for rows.Next() {
+		var idx int64
+		var leaf []byte
+		if err := rows.Scan(&idx, &leaf); err != nil {
+			return nil, err
+		}
+		if uint64(idx) != from+uint64(len(out)) {
+			return nil, fmt.Errorf("sqlstore: entry %d is missing", from+uint64(len(out)))
+		}
+		out = append(out, leaf)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if uint64(len(out)) != to-from {
+		return nil, store.ErrNotFound
+	}
+	return out, nil
+}
+
+// Entry implements store.Store.
+func (db *DB) Entry(ctx context.Context, index uint64) (*store.EntryRow, error) {
+	e := &store.EntryRow{Index: index}
+	var t int64
+	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT leaf, time, kind, type, package, version, ptype, pdigest FROM entries WHERE idx = ?`), int64(index)).
+		Scan(&e.Leaf, &t, &e.Kind, &e.Type, &e.Package, &e.Version, &e.PredicateType, &e.PayloadDigest)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.Time = time.Unix(0, t).UTC()
+	return e, nil
+}
+
+// ReadHashes implements store.Store.
+func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	pos := make(map[int64][]int, len(indexes))
+	for i, x := range indexes {
+		pos[x] = append(pos[x], i)
+	}
+	const chunk = 500
+	uniq := make([]int64, 0, len(pos))
+	for x := range pos {
+		uniq = append(uniq, x)
+	}
+	found := 0
+	for len(uniq) > 0 {
+		n := min(chunk, len(uniq))
+		part := uniq[:n]
+		uniq = uniq[n:]
+		args := make([]any, n)
+		for i, x := range part {
+			args[i] = x
+		}
+		q := `SELECT id, hash FROM hashes WHERE id IN (?` + strings.Repeat(",?", n-1) + `)`
+		rows, err := db.r.QueryContext(ctx, db.d.q(q), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			var h []byte
+			if err := rows.Scan(&id, &h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if len(h) != tlog.HashSize {
+				rows.Close()
+				return nil, fmt.Errorf("sqlstore: stored hash %d is %d bytes", id, len(h))
+			}
+			for _, i := range pos[id] {
+				copy(out[i][:], h)
+			}
+			found++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if found != len(pos) {
+		return nil, fmt.Errorf("sqlstore: %d of %d tree hashes are missing", len(pos)-found, len(pos))
+	}
+	return out, nil
+}
+
+// Integrate implements store.Store.
+func (db *DB) Integrate(ctx context.Context, oldSize uint64, hashes []translog.StoredHash, cp *store.CheckpointRow) (err error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if db.d.lockIntegrate != "" {
+		if _, err := tx.ExecContext(ctx, db.d.lockIntegrate); err != nil {
+			return err
+		}
+	}
+	var cur sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(size) FROM checkpoints`).Scan(&cur); err != nil {
+		return err
+	}
+	if uint64(cur.Int64) != oldSize {
+		return store.ErrConflict
+	}
+	ins, err := tx.PrepareContext(ctx, db.d.q(`INSERT INTO hashes (id, hash) VALUES (?, ?)`))
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for _, h := range hashes {
+		if _, err := ins.ExecContext(ctx, h.Index, h.Hash[:]); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO checkpoints (size, time, root, note) VALUES (?, ?, ?, ?)`),
+		int64(cp.Size), cp.Time.UnixNano(), cp.Root[:], cp.Note); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (db *DB) checkpoint(ctx context.Context, q string, args ...any) (*store.CheckpointRow, error) {
+	var c store.CheckpointRow
+	var size, t int64
+	var root []byte
+	err := db.r.QueryRowContext(ctx, db.d.q(q), args...).Scan(&size, &t, &root, &c.Note)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Size, c.Time = uint64(size), time.Unix(0, t).UTC()
+	copy(c.Root[:], root)
+	return &c, nil
+}
+
+// LatestCheckpoint implements store.Store.
+func (db *DB) LatestCheckpoint(ctx context.Context) (*store.CheckpointRow, error) {
+	return db.checkpoint(ctx, `SELECT size, time, root, note FROM checkpoints ORDER BY size DESC LIMIT 1`)
+}
+
+// CheckpointCovering implements store.Store.
+func (db *DB) CheckpointCovering(ctx context.Context, index uint64) (*store.CheckpointRow, error) {
+	return db.checkpoint(ctx, `SELECT size, time, root, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1`, int64(index))
+}
+
+// Get implements store.Store.
+func (db *DB) Get(ctx context.Context, key string, size uint64) ([]byte, error) {
+	var v []byte
+	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT value FROM state WHERE key = ? AND idx < ? ORDER BY idx DESC LIMIT 1`), key, int64(size)).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// prefixEnd returns the smallest string greater than every string that
+// starts with prefix (keys are ASCII).
+func prefixEnd(prefix string) string {
+	b := []byte(prefix)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0x7f {
+			b[i]++
+			return string(b[:i+1])
+		}
+	}
+	return "\x7f"
+}
+
+// Scan implements store.Store.
+func (db *DB) Scan(ctx context.Context, prefix string, size uint64, after string, limit int) ([]store.KV, error) {
+	lo, op := prefix, ">="
+	if after >= prefix {
+		lo, op = after, ">"
+	}
+	q := `SELECT s.key, s.value FROM state s JOIN (
+		SELECT key, MAX(idx) AS m FROM state WHERE key ` + op + ` ? AND key < ? AND idx < ? GROUP BY key ORDER BY key LIMIT ?
+	) t ON s.key = t.key AND s.idx = t.m ORDER BY s.key`
+	rows, err := db.r.QueryContext(ctx, db.d.q(q), lo, prefixEnd(prefix), int64(size), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.KV
+	for rows.Next() {
+		var kv store.KV
+		if err := rows.Scan(&kv.Key, &kv.Value); err != nil {
+			return nil, err
+		}
+		out = append(out, kv)
+	}
+	return out, rows.Err()
+}
+
+// SizeAt implements store.Store.
+func (db *DB) SizeAt(ctx context.Context, t time.Time) (uint64, error) {
+	var idx sql.NullInt64
+	if err := db.r.QueryRowContext(ctx, db.d.q(`SELECT MAX(idx) FROM entries WHERE time <= ?`), t.UnixNano()).Scan(&idx); err != nil {
+		return 0, err
+	}
+	if !idx.Valid {
+		return 0, nil
+	}
+	return uint64(idx.Int64) + 1, nil
+}
+
+// OffLog implements store.Store.
+func (db *DB) OffLog(ctx context.Context, digest string) (*store.OffLog, error) {
+	o := &store.OffLog{Digest: digest}
+	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT kind, data FROM offlog WHERE digest = ?`), digest).Scan(&o.Kind, &o.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return o, err
+}
+
+// LeadIntegration implements store.Store.
+func (db *DB) LeadIntegration(ctx context.Context) (func(), bool, error) {
+	if db.d.lead == nil {
+		return func() {}, true, nil
+	}
+	return db.d.lead(ctx, db)
+}
+
+var _ store.Store = (*DB)(nil)

@@ -1,0 +1,127 @@
+// Package store defines the registry's database interface. One store holds
+// the log's entries and tree hashes, its checkpoints, the state of every
+// identity, package and release at every tree size, the query index, and
+// the off-log data (notes, profiles). Writes happen in transactions that
+// cover the entry and everything derived from it, so the index never drifts
+// from the log.
+//
+// The embedded implementation (SQLite) and the scale-out one (PostgreSQL)
+// live in store/sqlstore.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/vouchdev/vouch/translog"
+)
+
+// ErrNotFound is returned for an entry, checkpoint or object that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned by Integrate when another integrator moved the
+// tree on in the meantime.
+var ErrConflict = errors.New("the log moved on concurrently")
+
+// Head describes how far the log has got.
+type Head struct {
+	// Sequenced is the number of entries stored (the next index).
+	Sequenced uint64
+	// LastTime is the log time of the newest entry.
+	LastTime time.Time
+}
+
+// EntryRow is an entry as stored, with the fields the query index holds.
+type EntryRow struct {
+	Index         uint64
+	Leaf          []byte
+	Time          time.Time
+	Kind          string
+	Type          string
+	Package       string
+	Version       string
+	PredicateType string
+	PayloadDigest string
+	Signers       []string
+	Subjects      []string
+}
+
+// KV is a state object: a key and its JSON value. A nil value means the
+// object is unchanged; state is never deleted, only superseded.
+type KV struct {
+	Key   string
+	Value []byte
+}
+
+// OffLog is data kept beside the log (a note's text, an identity profile,
+// an attestation body's metadata), addressed by digest, erasable.
+type OffLog struct {
+	Digest string
+	Kind   string
+	Data   []byte
+}
+
+// CheckpointRow is a stored checkpoint.
+type CheckpointRow struct {
+	Size uint64
+	Time time.Time
+	Note []byte
+	Root tlog.Hash
+}
+
+// SeqTx is the transaction in which new entries are sequenced. It holds the
+// log's sequencing lock: no other SeqTx, in this process or another, runs
+// at the same time.
+type SeqTx interface {
+	// Head returns the log head as of the start of the transaction, plus the
+	// entries appended so far in it.
+	Head() Head
+	// Get returns the latest value of a state object, or nil.
+	Get(key string) ([]byte, error)
+	// Append stores e at index Head().Sequenced, the state objects it
+	// changed and its off-log data.
+	Append(e *EntryRow, changes []KV, off []OffLog) error
+}
+
+// Store is the registry's database.
+type Store interface {
+	// Sequence runs fn in a sequencing transaction and commits it if fn
+	// returns nil. The commit is durable when Sequence returns.
+	Sequence(ctx context.Context, fn func(SeqTx) error) error
+	// Head returns the log head.
+	Head(ctx context.Context) (Head, error)
+	// Leaves returns the leaves of entries [from, to).
+	Leaves(ctx context.Context, from, to uint64) ([][]byte, error)
+	// Entry returns one entry.
+	Entry(ctx context.Context, index uint64) (*EntryRow, error)
+	// ReadHashes returns the stored tree hashes at the given stored-hash
+	// indexes (see tlog.StoredHashIndex).
+	ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
+	// Integrate stores the hashes of newly integrated entries and the
+	// checkpoint that covers them, provided the latest checkpoint is still
+	// of size oldSize; otherwise it returns ErrConflict.
+	Integrate(ctx context.Context, oldSize uint64, hashes []translog.StoredHash, cp *CheckpointRow) error
+	// LatestCheckpoint returns the newest checkpoint, or ErrNotFound.
+	LatestCheckpoint(ctx context.Context) (*CheckpointRow, error)
+	// CheckpointCovering returns the first checkpoint whose tree contains
+	// entry index, or ErrNotFound.
+	CheckpointCovering(ctx context.Context, index uint64) (*CheckpointRow, error)
+	// Get returns the value of a state object as of tree size size (the
+	// state after entries [0, size)), or nil if it did not exist then.
+	Get(ctx context.Context, key string, size uint64) ([]byte, error)
+	// Scan returns the state objects whose keys start with prefix and sort
+	// after after, as of tree size size, in key order, at most limit.
+	Scan(ctx context.Context, prefix string, size uint64, after string, limit int) ([]KV, error)
+	// SizeAt returns the number of entries whose log time is at or before t.
+	SizeAt(ctx context.Context, t time.Time) (uint64, error)
+	// OffLog returns off-log data by digest, or ErrNotFound.
+	OffLog(ctx context.Context, digest string) (*OffLog, error)
+	// LeadIntegration tries to become the log's single integrator. It
+	// returns ok=false if another process leads; release gives the role up.
+	LeadIntegration(ctx context.Context) (release func(), ok bool, err error)
+	// Close releases the store.
+	Close() error
+}
