@@ -1,0 +1,45 @@
+package state
+
+// Memory is a complete state held in memory: a View that Changes can be
+// committed to. The auditor replays the log into one; tests use it to drive
+// the state machine without a database.
+type Memory struct {
+	Identities map[string]*Identity
+	Packages   map[string]*Package
+	// Releases is keyed by "name@version".
+	Releases map[string]*Release
+	Ops      *Operators
+}
+
+// NewMemory returns an empty state.
+func NewMemory() *Memory {
+	return &Memory{Identities: map[string]*Identity{}, Packages: map[string]*Package{}, Releases: map[string]*Release{}}
+}
+
+// Identity implements View.
+func (m *Memory) Identity(id string) (*Identity, error) { return m.Identities[id], nil }
+
+// Package implements View.
+func (m *Memory) Package(name string) (*Package, error) { return m.Packages[name], nil }
+
+// Release implements View.
+func (m *Memory) Release(pkg, ver string) (*Release, error) { return m.Releases[pkg+"@"+ver], nil }
+
+// Operators implements View.
+func (m *Memory) Operators() (*Operators, error) { return m.Ops, nil }
+
+// Commit applies accepted changes.
+func (m *Memory) Commit(c *Changes) {
+	for _, id := range c.Identities {
+		m.Identities[id.KeyID] = id
+	}
+	if c.Package != nil {
+		m.Packages[c.Package.Name] = c.Package
+	}
+	for _, r := range c.Releases {
+		m.Releases[r.Package+"@"+r.Version] = r
+	}
+	if c.Operators != nil {
+		m.Ops = c.Operators
+	}
+}
