@@ -134,3 +134,20 @@ func (c *Client) EntryIn(ctx context.Context, index uint64, cp *translog.Checkpo
 func (c *Client) ProveIncluded(ctx context.Context, index uint64, leaf []byte, cp *translog.Checkpoint) error {
 	return c.proveLeafHash(ctx, index, tlog.RecordHash(leaf), cp)
 }
+
+// ConsistencyProof fetches a proof that the tree of size to extends the tree
+// of size from. The caller verifies it against checkpoints it trusts (see
+// translog.VerifyConsistency).
+func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) (tlog.TreeProof, error) {
+	raw, err := c.consistencyRaw(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return decodeProofJSON(raw)
+}
+
+// ProveLeafHash checks that the entry with the given leaf hash is entry index
+// of the log, by an inclusion proof against cp (which must be verified).
+func (c *Client) ProveLeafHash(ctx context.Context, index uint64, leafHash tlog.Hash, cp *translog.Checkpoint) error {
+	return c.proveLeafHash(ctx, index, leafHash, cp)
+}

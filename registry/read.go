@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -146,4 +148,59 @@ func (r *Registry) EntryBundle(ctx context.Context, index uint64, width int) ([]
 		return nil, fmt.Errorf("reading entries %d-%d: %w", first, first+n, err)
 	}
 	return translog.EncodeBundle(leaves)
+}
+
+// resolveSize turns an at= tree size (0: latest) into a size and the
+// checkpoint the answer is valid for.
+func (r *Registry) resolveSize(ctx context.Context, size uint64) (uint64, *store.CheckpointRow, error) {
+	size, err := r.treeSize(ctx, size)
+	if err != nil {
+		return 0, nil, err
+	}
+	cp, err := r.CheckpointFor(ctx, size)
+	if err != nil {
+		return 0, nil, err
+	}
+	return size, cp, nil
+}
+
+// SizeAt returns the tree size as of a time: the number of entries logged
+// at or before t.
+func (r *Registry) SizeAt(ctx context.Context, t time.Time) (uint64, error) {
+	n, err := r.st.SizeAt(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	cp, err := r.Checkpoint(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return min(n, cp.Size), nil
+}
+
+func getState[T any](ctx context.Context, r *Registry, key string, size uint64) (*T, error) {
+	b, err := r.st.Get(ctx, key, size)
+	if err != nil {
+		return nil, err
+	}
+	return decode[T](b)
+}
+
+// PackageState returns a package's state at tree size (0: latest
+// checkpoint), or nil if it did not exist then.
+func (r *Registry) PackageState(ctx context.Context, name string, size uint64) (*state.Package, error) {
+	size, err := r.treeSize(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	return getState[state.Package](ctx, r, keyPackage(name), size)
+}
+
+// IdentityState returns an identity at tree size (0: latest), or nil.
+func (r *Registry) IdentityState(ctx context.Context, keyID string, size uint64) (*state.Identity, error) {
+	size, err := r.treeSize(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	return getState[state.Identity](ctx, r, keyIdentity(keyID), size)
 }

@@ -47,16 +47,32 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /log/checkpoint", s.handle(s.logCheckpoint))
-	m.HandleFunc("GET /log/tile/{path...}", s.handle(s.logTile))
-	m.HandleFunc("POST /api/v1/entries", s.handle(s.postEntry))
-	m.HandleFunc("GET /api/v1/entries/{index}", s.handle(s.getEntry))
-	m.HandleFunc("GET /api/v1/proof/consistency", s.handle(s.getConsistency))
-	m.HandleFunc("GET /api/v1/proof/inclusion", s.handle(s.getInclusion))
-	m.HandleFunc("GET /api/v1/checkpoint", s.handle(s.getCheckpoint))
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	m.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+	allowed := map[string][]string{}
+	route := func(method, path string, h func(http.ResponseWriter, *http.Request) error) {
+		s.mux.HandleFunc(method+" "+path, s.handle(h))
+		allowed[path] = append(allowed[path], method)
+	}
+	route("GET", "/log/checkpoint", s.logCheckpoint)
+	route("GET", "/log/tile/{path...}", s.logTile)
+	route("POST", "/api/v1/entries", s.postEntry)
+	route("GET", "/api/v1/entries/{index}", s.getEntry)
+	route("GET", "/api/v1/proof/consistency", s.getConsistency)
+	route("GET", "/api/v1/proof/inclusion", s.getInclusion)
+	route("GET", "/api/v1/checkpoint", s.getCheckpoint)
+	route("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
+		_, err := io.WriteString(w, "ok\n")
+		return err
+	})
+	// Every path answers other methods with a JSON 405, and unknown paths
+	// with a JSON 404.
+	for path, methods := range allowed {
+		allow := strings.Join(methods, ", ")
+		s.mux.HandleFunc(path, s.handle(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allow)
+			return errorf(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path+"; use "+allow)
+		}))
+	}
+	s.mux.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	}))
 }

@@ -106,6 +106,9 @@ type Store interface {
 	Integrate(ctx context.Context, oldSize uint64, hashes []translog.StoredHash, cp *CheckpointRow) error
 	// LatestCheckpoint returns the newest checkpoint, or ErrNotFound.
 	LatestCheckpoint(ctx context.Context) (*CheckpointRow, error)
+	// Checkpoints lists stored checkpoints with size >= from, oldest first,
+	// at most limit.
+	Checkpoints(ctx context.Context, from uint64, limit int) ([]*CheckpointRow, error)
 	// CheckpointCovering returns the first checkpoint whose tree contains
 	// entry index, or ErrNotFound.
 	CheckpointCovering(ctx context.Context, index uint64) (*CheckpointRow, error)

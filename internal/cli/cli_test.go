@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vouchdev/vouch/internal/testreg"
+)
+
+// run executes the CLI in-process with args and returns stdout.
+func run(t *testing.T, env *testreg.Env, home string, args ...string) (string, error) {
+	t.Helper()
+	t.Setenv("VOUCH_HOME", home)
+	t.Setenv("VOUCH_REGISTRY", env.URL)
+	t.Setenv("VOUCH_LOG_KEY", filepath.Join(env.Dir, "log.vkey"))
+	var out, errOut bytes.Buffer
+	root := newRoot(&out, &errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func mustRun(t *testing.T, env *testreg.Env, home string, args ...string) string {
+	t.Helper()
+	out, err := run(t, env, home, args...)
+	if err != nil {
+		t.Fatalf("vouch %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// TestWalkthrough runs the README's first steps through the CLI.
+func TestWalkthrough(t *testing.T) {
+	env := testreg.Start(t, testreg.Options{})
+	home, dir := t.TempDir(), t.TempDir()
+	alice := filepath.Join(dir, "alice.key")
+	bob := filepath.Join(dir, "bob.key")
+	aliceID := strings.TrimSpace(mustRun(t, env, home, "key", "generate", "--out", alice))
+	bobID := strings.TrimSpace(mustRun(t, env, home, "key", "generate", "--out", bob, "--type", "ecdsa-p256"))
+	if st, _ := os.Stat(alice); st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v", st.Mode().Perm())
+	}
+	if got := strings.TrimSpace(mustRun(t, env, home, "key", "id", alice+".pub")); got != aliceID {
+		t.Fatalf("key id = %q, want %q", got, aliceID)
+	}
+	mustRun(t, env, home, "identity", "register", "--key", alice)
+	mustRun(t, env, home, "identity", "register", "--key", bob)
+	if _, err := run(t, env, home, "identity", "register", "--key", bob); err == nil || !strings.Contains(err.Error(), "already registered") {
+		t.Fatalf("second registration: %v", err)
+	}
+	out := mustRun(t, env, home, "--json", "package", "create", "Acme/Widget", "--key", alice, "--owner", bobID)
+	var rc receiptJSON
+	if err := json.Unmarshal([]byte(out), &rc); err != nil || rc.Package != "acme/widget" || rc.Proof == "" {
+		t.Fatalf("package create --json: %s", out)
+	}
+	if _, err := run(t, env, home, "package", "create", "acme/widget", "--key", bob); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := run(t, env, home, "package", "create", "acme/../etc", "--key", bob); err == nil {
+		t.Fatal("accepted a path trick in a name")
+	}
+	out = mustRun(t, env, home, "log", "checkpoint")
+	if !strings.Contains(out, "size   4") {
+		t.Fatalf("log checkpoint:\n%s", out)
+	}
+	out = mustRun(t, env, home, "log", "entry", "3")
+	if !strings.Contains(out, "record create") || !strings.Contains(out, aliceID) {
+		t.Fatalf("log entry:\n%s", out)
+	}
+	out = mustRun(t, env, home, "log", "verify")
+	if !strings.Contains(out, "ok: the log at size 4") {
+		t.Fatalf("log verify:\n%s", out)
+	}
+	// Without a trusted log key the client refuses to run.
+	t.Setenv("VOUCH_LOG_KEY", "")
+	var o, e bytes.Buffer
+	root := newRoot(&o, &e)
+	root.SetArgs([]string{"log", "checkpoint", "--log-key", ""})
+	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "no trusted log key") {
+		t.Fatalf("no log key: %v", err)
+	}
+}

@@ -1,0 +1,128 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/vouchdev/vouch/internal/testreg"
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/server"
+)
+
+func do(t *testing.T, method, url string, body []byte) (int, []byte, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
+// TestHostileRequests sends malformed, oversized and tricky requests: each
+// gets a 4xx with a JSON error naming the problem, never a 5xx.
+func TestHostileRequests(t *testing.T) {
+	env := testreg.Start(t, testreg.Options{})
+	k := env.Key(keys.Ed25519)
+	good, _ := record.SignRecord(&record.Record{Type: record.TypeCreate, Package: "a/b", Owners: []string{k.ID()}, Time: "2026-01-01T00:00:00Z"}, k)
+	goodJSON, _ := json.Marshal(good)
+	stranger, _ := keys.Generate(keys.Ed25519)
+	unknown, _ := record.SignRecord(&record.Record{Type: record.TypeCreate, Package: "a/c", Owners: []string{stranger.ID()}, Time: "2026-01-01T00:00:00Z"}, stranger)
+	unknownJSON, _ := json.Marshal(unknown)
+	relabelled := *good
+	relabelled.Signatures = []dsse.Signature{{KeyID: k.ID(), Sig: unknown.Signatures[0].Sig}}
+	relabelledJSON, _ := json.Marshal(relabelled)
+
+	cases := []struct {
+		name, method, path string
+		body               []byte
+		status             int
+		code               string
+	}{
+		{"empty body", "POST", "/api/v1/entries", nil, 400, "malformed"},
+		{"not json", "POST", "/api/v1/entries", []byte("hello"), 400, "malformed"},
+		{"json array", "POST", "/api/v1/entries", []byte("[]"), 400, "malformed"},
+		{"huge body", "POST", "/api/v1/entries", bytes.Repeat([]byte("a"), server.MaxEntryBody+1), 413, "too_large"},
+		{"bad wait", "POST", "/api/v1/entries?wait=maybe", goodJSON, 400, "bad_request"},
+		{"unknown key", "POST", "/api/v1/entries", unknownJSON, 403, "unknown_key"},
+		{"wrong signature", "POST", "/api/v1/entries", relabelledJSON, 400, "bad_signature"},
+		{"wrapper with junk", "POST", "/api/v1/entries", []byte(`{"envelope":` + string(goodJSON) + `,"junk":1}`), 400, "malformed"},
+		{"note without reference", "POST", "/api/v1/entries", []byte(`{"envelope":` + string(goodJSON) + `,"note":"hi"}`), 400, "malformed"},
+		{"entry not a number", "GET", "/api/v1/entries/abc", nil, 400, "bad_request"},
+		{"entry negative", "GET", "/api/v1/entries/-1", nil, 400, "bad_request"},
+		{"entry huge", "GET", "/api/v1/entries/99999999999999999999999", nil, 400, "bad_request"},
+		{"entry beyond log", "GET", "/api/v1/entries/1000", nil, 404, "not_found"},
+		{"entry size beyond", "GET", "/api/v1/entries/0?size=1000", nil, 400, "bad_request"},
+		{"entry not in size", "GET", "/api/v1/entries/1?size=1", nil, 400, "bad_request"},
+		{"consistency no from", "GET", "/api/v1/proof/consistency", nil, 400, "bad_request"},
+		{"consistency reversed", "GET", "/api/v1/proof/consistency?from=2&to=1", nil, 400, "bad_request"},
+		{"consistency beyond", "GET", "/api/v1/proof/consistency?from=1&to=99", nil, 400, "bad_request"},
+		{"inclusion beyond", "GET", "/api/v1/proof/inclusion?index=0&size=99", nil, 400, "bad_request"},
+		{"inclusion out of tree", "GET", "/api/v1/proof/inclusion?index=5&size=1", nil, 400, "bad_request"},
+		{"tile missing", "GET", "/log/tile/0/001", nil, 404, "not_found"},
+		{"tile bad level", "GET", "/log/tile/64/000", nil, 404, "not_found"},
+		{"tile not padded", "GET", "/log/tile/0/0", nil, 404, "not_found"},
+		{"tile traversal", "GET", "/log/tile/../../etc/passwd", nil, 404, ""},
+		{"tile bad width", "GET", "/log/tile/0/000.p/256", nil, 404, "not_found"},
+		{"tile zero width", "GET", "/log/tile/0/000.p/0", nil, 404, "not_found"},
+		{"tile too wide", "GET", "/log/tile/0/000.p/200", nil, 404, "not_found"},
+		{"bundle missing", "GET", "/log/tile/entries/x001/000", nil, 404, "not_found"},
+		{"unknown endpoint", "GET", "/api/v1/nope", nil, 404, "not_found"},
+		{"wrong method", "DELETE", "/api/v1/entries", nil, 405, "method_not_allowed"},
+		{"wrong method on tiles", "POST", "/log/checkpoint", nil, 405, "method_not_allowed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st, body, h := do(t, c.method, env.URL+c.path, c.body)
+			if st != c.status {
+				t.Fatalf("status %d, want %d: %s", st, c.status, body)
+			}
+			if c.code == "" {
+				return
+			}
+			var eb server.ErrorBody
+			if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code != c.code || eb.Error.Message == "" {
+				t.Fatalf("error body %s (want code %s)", body, c.code)
+			}
+			if !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+				t.Fatalf("content type %q", h.Get("Content-Type"))
+			}
+		})
+	}
+	// The good record still goes in, and a replay of it is refused.
+	if st, body, _ := do(t, "POST", env.URL+"/api/v1/entries", goodJSON); st != 201 {
+		t.Fatalf("good record: %d %s", st, body)
+	}
+	if st, _, _ := do(t, "POST", env.URL+"/api/v1/entries", goodJSON); st != 409 {
+		t.Fatalf("replay: %d", st)
+	}
+}
+
+func TestTileHeaders(t *testing.T) {
+	env := testreg.Start(t, testreg.Options{})
+	for i := 0; i < 300; i++ {
+		k, _ := keys.Generate(keys.Ed25519)
+		env.Submit(env.Client(), &record.Record{Type: record.TypeIdentity, PublicKey: k.Public().Base64()}, k)
+	}
+	st, body, h := do(t, "GET", env.URL+"/log/tile/0/000", nil)
+	if st != 200 || len(body) != 8192 || !strings.Contains(h.Get("Cache-Control"), "immutable") || h.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("full tile: %d, %d bytes, %v", st, len(body), h)
+	}
+	st, _, h = do(t, "GET", env.URL+"/log/checkpoint", nil)
+	if st != 200 || h.Get("Content-Type") != "text/plain; charset=utf-8" || strings.Contains(h.Get("Cache-Control"), "immutable") {
+		t.Fatalf("checkpoint: %d %v", st, h)
+	}
+	st, body, _ = do(t, "GET", env.URL+"/log/tile/0/001.p/45", nil)
+	if st != 200 || len(body) != 45*32 {
+		t.Fatalf("partial tile: %d, %d bytes", st, len(body))
+	}
+}
