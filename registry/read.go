@@ -204,3 +204,21 @@ func (r *Registry) IdentityState(ctx context.Context, keyID string, size uint64)
 	}
 	return getState[state.Identity](ctx, r, keyIdentity(keyID), size)
 }
+
+// CheckpointInfo is the checkpoint a read is valid for.
+type CheckpointInfo struct {
+	Size uint64
+	Time time.Time
+	Root tlog.Hash
+	Note []byte
+}
+
+// parseTime parses an asof= time: RFC 3339 (with or without fractional
+// seconds).
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, invalidf("asof %q is not an RFC 3339 time (e.g. 2026-11-25T17:00:00Z)", s)
+	}
+	return t, nil
+}

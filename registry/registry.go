@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
@@ -44,6 +46,17 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
+	// Blobs stores release content and attestation bodies.
+	Blobs blob.Store
+	// MaxBlobSize limits uploaded and fetched content (default 1 GiB).
+	MaxBlobSize int64
+	// Fetcher fetches content linked by URL (default NewFetchClient(false)).
+	Fetcher *http.Client
+	// Operator, if set, signs the records the registry makes on its own:
+	// the content monitor's tombstones.
+	Operator *keys.PrivateKey
+	// MonitorInterval is how often linked content is re-checked (0: never).
+	MonitorInterval time.Duration
 }
 
 // Registry is a running registry core.
@@ -91,6 +104,12 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxBlobSize <= 0 {
+		cfg.MaxBlobSize = 1 << 30
+	}
+	if cfg.Fetcher == nil {
+		cfg.Fetcher = NewFetchClient(false)
+	}
 	cache, _ := lru.New[int64, tlog.Hash](1 << 20)
 	r := &Registry{
 		cfg:     cfg,
@@ -111,6 +130,10 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	r.wg.Add(2)
 	go r.sequencer(bg)
 	go r.integrator(bg)
+	if cfg.MonitorInterval > 0 && cfg.Blobs != nil {
+		r.wg.Add(1)
+		go r.monitor(bg)
+	}
 	r.kickIntegrator()
 	return r, nil
 }
@@ -180,6 +203,9 @@ func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffL
 				return Receipt{}, &UnavailableError{err}
 			}
 		}
+	}
+	if err := r.checkContent(ctx, e); err != nil {
+		return Receipt{}, err
 	}
 	p := &pending{e: e, off: off, done: make(chan outcome, 1)}
 	select {
@@ -320,8 +346,15 @@ func (r *Registry) sequence(batch []*pending) {
 	} else {
 		r.kickIntegrator()
 	}
+	var effects []*record.Entry
 	for i, p := range batch {
+		if results[i].err == nil && p.e.Record != nil && p.e.Record.Type == record.TypeBanish {
+			effects = append(effects, p.e)
+		}
 		p.done <- results[i]
+	}
+	if len(effects) > 0 {
+		go r.afterCommit(effects)
 	}
 }
 

@@ -44,6 +44,9 @@ var statusOf = map[state.Code]int{
 	state.CodeUnknownRelease:    http.StatusNotFound,
 	state.CodeUnknownIdentity:   http.StatusUnprocessableEntity,
 	state.CodeUnknownSubject:    http.StatusUnprocessableEntity,
+	state.CodeContentMissing:    http.StatusUnprocessableEntity,
+	state.CodeContentMismatch:   http.StatusUnprocessableEntity,
+	state.CodeContentBanished:   http.StatusUnavailableForLegalReasons,
 }
 
 // httpError is an error with its HTTP status and code decided.

@@ -59,6 +59,10 @@ func (s *Server) routes() {
 	route("GET", "/api/v1/proof/consistency", s.getConsistency)
 	route("GET", "/api/v1/proof/inclusion", s.getInclusion)
 	route("GET", "/api/v1/checkpoint", s.getCheckpoint)
+	route("GET", "/api/v1/packages", s.listPackages)
+	route("GET", "/api/v1/packages/{path...}", s.getPackage)
+	route("PUT", "/api/v1/blobs/{digest}", s.putBlob)
+	route("GET", "/api/v1/blobs/{digest}", s.getBlob)
 	route("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		_, err := io.WriteString(w, "ok\n")
 		return err

@@ -30,6 +30,12 @@ const (
 	CodeGenesisExists     Code = "genesis_exists"
 	CodeConflict          Code = "conflict"
 	CodeUnknownSubject    Code = "unknown_subject"
+
+	// Codes the registry adds before the state machine runs: the content a
+	// release names must be there and match.
+	CodeContentMissing  Code = "content_missing"
+	CodeContentMismatch Code = "content_mismatch"
+	CodeContentBanished Code = "content_banished"
 )
 
 // Refusal is the state machine's reason for refusing an entry.

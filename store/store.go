@@ -118,13 +118,40 @@ type Store interface {
 	// Scan returns the state objects whose keys start with prefix and sort
 	// after after, as of tree size size, in key order, at most limit.
 	Scan(ctx context.Context, prefix string, size uint64, after string, limit int) ([]KV, error)
+	// Query returns the entries matching q, in index order (descending if
+	// q.Desc), at most q.Limit.
+	Query(ctx context.Context, q *Query) ([]*EntryRow, error)
 	// SizeAt returns the number of entries whose log time is at or before t.
 	SizeAt(ctx context.Context, t time.Time) (uint64, error)
 	// OffLog returns off-log data by digest, or ErrNotFound.
 	OffLog(ctx context.Context, digest string) (*OffLog, error)
+	// DeleteOffLog erases off-log data for good.
+	DeleteOffLog(ctx context.Context, digests []string) error
 	// LeadIntegration tries to become the log's single integrator. It
 	// returns ok=false if another process leads; release gives the role up.
 	LeadIntegration(ctx context.Context) (release func(), ok bool, err error)
 	// Close releases the store.
 	Close() error
+}
+
+// Query selects entries through the index. Zero fields do not filter.
+type Query struct {
+	// Size limits the query to entries [0, Size): the log as of that tree size.
+	Size uint64
+	// From and To select indexes [From, To) (To = 0: no upper bound).
+	From, To uint64
+	// After, if set, continues a descending query below it or an
+	// ascending one above it (cursor pagination).
+	After *uint64
+	Package       string
+	Version       string
+	Subject       string
+	Signer        string
+	PredicateType string
+	Kind          string
+	Type          string
+	// Since and Until select log times [Since, Until).
+	Since, Until time.Time
+	Desc         bool
+	Limit        int
 }

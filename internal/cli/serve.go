@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/server"
@@ -27,6 +28,9 @@ type serveFlags struct {
 	operatorKey  string
 	deleteWindow time.Duration
 	logLevel     string
+	maxBlobSize  int64
+	fetchPrivate bool
+	monitor      time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -52,6 +56,9 @@ start-up time does not depend on the size of the log.`,
 	fl.StringVar(&f.operatorKey, "operator-key", "", "operator private key file (default: <data>/operator.key, created on first start)")
 	fl.DurationVar(&f.deleteWindow, "delete-window", state.DefaultDeleteWindow, "how long after publication owners may delete a release")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.Int64Var(&f.maxBlobSize, "max-blob-size", 1<<30, "largest content accepted, uploaded or linked, in bytes")
+	fl.BoolVar(&f.fetchPrivate, "fetch-private-urls", false, "allow linked content on loopback and private networks (off: the registry fetches only from public addresses)")
+	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
 	return cmd
 }
 
@@ -74,7 +81,18 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return err
 	}
 	defer st.Close()
-	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: dir.LogSigner, Logger: logger})
+	if f.maxBlobSize <= 0 {
+		return errors.New("--max-blob-size must be positive")
+	}
+	blobs, err := blob.OpenDir(filepath.Join(f.data, datadir.BlobDir))
+	if err != nil {
+		return err
+	}
+	reg, err := registry.Open(ctx, registry.Config{
+		Store: st, LogSigner: dir.LogSigner, Logger: logger,
+		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: registry.NewFetchClient(f.fetchPrivate),
+		Operator: dir.OperatorKey, MonitorInterval: f.monitor,
+	})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/keys"
@@ -32,6 +33,8 @@ type Options struct {
 	DeleteWindow time.Duration
 	// Now replaces the registry's clock.
 	Now func() time.Time
+	// MaxBlobSize limits content (default 1 GiB).
+	MaxBlobSize int64
 	// Logger receives the registry's logs (default: discarded unless
 	// VOUCH_TEST_LOG is set).
 	Logger *slog.Logger
@@ -76,7 +79,12 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, Logger: o.Logger, Now: o.Now})
+	blobs, err := blob.OpenDir(filepath.Join(o.Dir, datadir.BlobDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, Logger: o.Logger, Now: o.Now,
+		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, Fetcher: registry.NewFetchClient(true), Operator: d.OperatorKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -523,6 +523,24 @@ func (db *DB) OffLog(ctx context.Context, digest string) (*store.OffLog, error) 
 	return o, err
 }
 
+// DeleteOffLog implements store.Store.
+func (db *DB) DeleteOffLog(ctx context.Context, digests []string) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, d := range digests {
+		if _, err := tx.ExecContext(ctx, db.d.q(`DELETE FROM offlog WHERE digest = ?`), d); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 // LeadIntegration implements store.Store.
 func (db *DB) LeadIntegration(ctx context.Context) (func(), bool, error) {
 	if db.d.lead == nil {
@@ -532,3 +550,85 @@ func (db *DB) LeadIntegration(ctx context.Context) (func(), bool, error) {
 }
 
 var _ store.Store = (*DB)(nil)
+
+// Query implements store.Store.
+func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, error) {
+	var b strings.Builder
+	var args []any
+	b.WriteString(`SELECT e.idx, e.leaf, e.time, e.kind, e.type, e.package, e.version, e.ptype, e.pdigest FROM entries e`)
+	if q.Subject != "" {
+		b.WriteString(` JOIN entry_subjects s ON s.idx = e.idx AND s.digest = ?`)
+		args = append(args, q.Subject)
+	}
+	if q.Signer != "" {
+		b.WriteString(` JOIN entry_signers g ON g.idx = e.idx AND g.key_id = ?`)
+		args = append(args, q.Signer)
+	}
+	b.WriteString(` WHERE e.idx < ?`)
+	args = append(args, int64(min(q.Size, 1<<63-1)))
+	cond := func(sql string, v any) {
+		b.WriteString(" AND " + sql)
+		args = append(args, v)
+	}
+	if q.From > 0 {
+		cond("e.idx >= ?", int64(q.From))
+	}
+	if q.To > 0 {
+		cond("e.idx < ?", int64(q.To))
+	}
+	if q.After != nil {
+		if q.Desc {
+			cond("e.idx < ?", int64(*q.After))
+		} else {
+			cond("e.idx > ?", int64(*q.After))
+		}
+	}
+	if q.Package != "" {
+		cond("e.package = ?", q.Package)
+	}
+	if q.Version != "" {
+		cond("e.version = ?", q.Version)
+	}
+	if q.PredicateType != "" {
+		cond("e.ptype = ?", q.PredicateType)
+	}
+	if q.Kind != "" {
+		cond("e.kind = ?", q.Kind)
+	}
+	if q.Type != "" {
+		cond("e.type = ?", q.Type)
+	}
+	if !q.Since.IsZero() {
+		cond("e.time >= ?", q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		cond("e.time < ?", q.Until.UnixNano())
+	}
+	if q.Desc {
+		b.WriteString(" ORDER BY e.idx DESC")
+	} else {
+		b.WriteString(" ORDER BY e.idx")
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	b.WriteString(" LIMIT ?")
+	args = append(args, limit)
+	rows, err := db.r.QueryContext(ctx, db.d.q(b.String()), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.EntryRow
+	for rows.Next() {
+		e := &store.EntryRow{}
+		var idx, t int64
+		if err := rows.Scan(&idx, &e.Leaf, &t, &e.Kind, &e.Type, &e.Package, &e.Version, &e.PredicateType, &e.PayloadDigest); err != nil {
+			return nil, err
+		}
+		e.Index, e.Time = uint64(idx), time.Unix(0, t).UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

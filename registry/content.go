@@ -1,0 +1,241 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/vouchdev/vouch/blob"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/store"
+)
+
+func (r *Registry) blobs() blob.Store { return r.cfg.Blobs }
+
+// checkContent runs before a release or promote record is sequenced: the
+// content a release names must be in the blob store and match its declared
+// size, and content linked by URL must be fetched and verified before the
+// release is published.
+func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
+	rec := e.Record
+	if rec == nil || r.cfg.Blobs == nil {
+		return nil
+	}
+	switch rec.Type {
+	case record.TypeRelease:
+		if st, err := r.ContentStatus(ctx, rec.Digest); err != nil {
+			return err
+		} else if st.State == ContentBanned {
+			return &state.Refusal{Code: state.CodeContentBanished, Msg: rec.Digest + " was banished from this registry"}
+		}
+		if rec.URL != "" {
+			if rec.Channel != record.ChannelPublished {
+				return nil // a staged release may stay unverified
+			}
+			return r.verifyLinked(ctx, rec.URL, rec.Digest, *rec.Size)
+		}
+		size, err := r.blobs().Stat(ctx, rec.Digest)
+		if errors.Is(err, blob.ErrNotFound) {
+			return &state.Refusal{Code: state.CodeContentMissing, Msg: fmt.Sprintf("content %s is not uploaded; PUT it to /api/v1/blobs/%s first", rec.Digest, rec.Digest)}
+		}
+		if err != nil {
+			return &UnavailableError{err}
+		}
+		if size != *rec.Size {
+			return &state.Refusal{Code: state.CodeContentMismatch, Msg: fmt.Sprintf("content %s is %d bytes; the release declares %d", rec.Digest, size, *rec.Size)}
+		}
+	case record.TypePromote:
+		rel, err := getState[state.Release](ctx, r, keyRelease(rec.Package, rec.Version), maxSize)
+		if err != nil || rel == nil || rel.URL == "" {
+			return err
+		}
+		return r.verifyLinked(ctx, rel.URL, rel.Digest, rel.Size)
+	}
+	return nil
+}
+
+// verifyLinked makes sure linked content is in the blob store, fetching and
+// verifying it if needed.
+func (r *Registry) verifyLinked(ctx context.Context, url, digest string, size int64) error {
+	if n, err := r.blobs().Stat(ctx, digest); err == nil && n == size {
+		return nil
+	}
+	if err := r.fetchContent(ctx, url, digest, size); err != nil {
+		return &state.Refusal{Code: state.CodeContentMismatch, Msg: "linked content could not be verified: " + err.Error()}
+	}
+	return nil
+}
+
+// ContentState says whether content may be served.
+type ContentState int
+
+// Content states, in order of precedence.
+const (
+	// ContentUnknown: no release names this digest (404).
+	ContentUnknown ContentState = iota
+	// ContentGone: every release naming it is deleted or tombstoned (410).
+	ContentGone
+	// ContentServable: a release naming it is staged, published or yanked.
+	ContentServable
+	// ContentBanned: a release naming it is banished or under legal hold
+	// (451). This wins over everything: the bytes must not be served.
+	ContentBanned
+)
+
+// ContentStatus is the serving status of a digest at the latest checkpoint.
+type ContentStatus struct {
+	State ContentState
+	// Reason explains a Gone or Banned state.
+	Reason string
+	// URL is where a servable release links its content.
+	URL string
+}
+
+// ContentStatus decides whether the content with the given digest may be
+// served, from the states of the releases that name it.
+func (r *Registry) ContentStatus(ctx context.Context, digest string) (*ContentStatus, error) {
+	cp, err := r.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.st.Query(ctx, &store.Query{Size: maxSize, Subject: digest, Type: record.TypeRelease, Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	out := &ContentStatus{}
+	for _, row := range rows {
+		size := cp.Size
+		if row.Index >= size {
+			size = maxSize // sequenced, not yet checkpointed: its own state decides
+		}
+		rel, err := getState[state.Release](ctx, r, keyRelease(row.Package, row.Version), size)
+		if err != nil {
+			return nil, err
+		}
+		p, err := getState[state.Package](ctx, r, keyPackage(row.Package), size)
+		if err != nil {
+			return nil, err
+		}
+		if rel == nil || rel.Digest != digest {
+			continue
+		}
+		st, reason := ContentUnknown, ""
+		switch eff := rel.Effective(p); eff {
+		case state.StatusStaged, state.StatusPublished, state.StatusYanked:
+			st = ContentServable
+		case state.StatusBanished:
+			st, reason = ContentBanned, fmt.Sprintf("%s@%s was banished (%s)", rel.Package, rel.Version, rel.EffectiveReason(p))
+		case state.StatusTombstoned:
+			st, reason = ContentGone, fmt.Sprintf("%s@%s is tombstoned (%s)", rel.Package, rel.Version, rel.EffectiveReason(p))
+			if rel.EffectiveReason(p) == "legal-hold" {
+				st = ContentBanned
+			}
+		case state.StatusDeleted:
+			st, reason = ContentGone, fmt.Sprintf("%s@%s was deleted (%s)", rel.Package, rel.Version, rel.Reason)
+		}
+		if st > out.State {
+			out.State, out.Reason = st, reason
+			if st == ContentServable {
+				out.URL = rel.URL
+			}
+		}
+	}
+	return out, nil
+}
+
+// PutBlob stores uploaded content after checking it is not banished.
+func (r *Registry) PutBlob(ctx context.Context, digest string, body io.Reader) (int64, error) {
+	if r.cfg.Blobs == nil {
+		return 0, &UnavailableError{errors.New("this registry has no blob store")}
+	}
+	st, err := r.ContentStatus(ctx, digest)
+	if err != nil {
+		return 0, err
+	}
+	if st.State == ContentBanned {
+		return 0, &state.Refusal{Code: state.CodeContentBanished, Msg: st.Reason + "; its content cannot be uploaded again"}
+	}
+	return r.blobs().Put(ctx, digest, body, r.cfg.MaxBlobSize)
+}
+
+// OpenBlob opens content for serving. Callers check ContentStatus first.
+func (r *Registry) OpenBlob(ctx context.Context, digest string) (blob.Blob, error) {
+	if r.cfg.Blobs == nil {
+		return nil, blob.ErrNotFound
+	}
+	return r.blobs().Open(ctx, digest)
+}
+
+// purgeBanished removes the bytes and off-log notes of banished releases.
+// It runs after a banish is committed, and again from the monitor, so a
+// crash in between cannot leave banished bytes behind for long.
+func (r *Registry) purgeBanished(ctx context.Context, pkg, version string) error {
+	var rels []*state.Release
+	if version != "" {
+		rel, err := getState[state.Release](ctx, r, keyRelease(pkg, version), maxSize)
+		if err != nil || rel == nil {
+			return err
+		}
+		rels = append(rels, rel)
+	} else {
+		all, err := r.releasesAt(ctx, pkg, maxSize)
+		if err != nil {
+			return err
+		}
+		rels = all
+		if p, err := getState[state.Package](ctx, r, keyPackage(pkg), maxSize); err == nil && p != nil {
+			var notes []string
+			for _, ev := range p.History {
+				if ev.Note != "" {
+					notes = append(notes, ev.Note)
+				}
+			}
+			if err := r.st.DeleteOffLog(ctx, notes); err != nil {
+				return err
+			}
+		}
+	}
+	for _, rel := range rels {
+		if r.cfg.Blobs != nil {
+			if err := r.blobs().Delete(ctx, rel.Digest); err != nil {
+				return err
+			}
+		}
+		var notes []string
+		for _, ev := range rel.History {
+			if ev.Note != "" && !slices.Contains(notes, ev.Note) {
+				notes = append(notes, ev.Note)
+			}
+		}
+		if err := r.st.DeleteOffLog(ctx, notes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// afterCommit runs the side effects of accepted entries: purging banished
+// content.
+func (r *Registry) afterCommit(entries []*record.Entry) {
+	for _, e := range entries {
+		if e.Record != nil && e.Record.Type == record.TypeBanish {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := r.purgeBanished(ctx, e.Record.Package, e.Record.Version); err != nil {
+				r.log.Error("purging banished content failed; the monitor will retry", "package", e.Record.Package, "version", e.Record.Version, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// BlobSize returns the stored size of content, or blob.ErrNotFound.
+func (r *Registry) BlobSize(ctx context.Context, digest string) (int64, error) {
+	if r.cfg.Blobs == nil {
+		return 0, blob.ErrNotFound
+	}
+	return r.blobs().Stat(ctx, digest)
+}
