@@ -23,6 +23,8 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -94,6 +96,7 @@ type APIError struct {
 	Status  int
 	Code    string
 	Message string
+	body    []byte
 }
 
 func (e *APIError) Error() string {
@@ -142,19 +145,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return nil, nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		ae := &APIError{Status: resp.StatusCode}
-		var eb struct {
-			Error struct{ Code, Message string }
-		}
-		if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
-			ae.Code, ae.Message = eb.Error.Code, eb.Error.Message
-		} else {
-			ae.Message = strings.TrimSpace(string(b))
-			if len(ae.Message) > 200 {
-				ae.Message = ae.Message[:200]
-			}
-		}
-		return nil, nil, ae
+		return nil, nil, apiError(resp.StatusCode, b)
 	}
 	return b, resp.Header, nil
 }
@@ -193,4 +184,31 @@ func postBody(v any) (io.Reader, error) {
 		return nil, err
 	}
 	return bytes.NewReader(b), nil
+}
+
+// apiError decodes an error answer.
+func apiError(status int, b []byte) *APIError {
+	ae := &APIError{Status: status, body: b}
+	var eb api.ErrorBody
+	if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
+		ae.Code, ae.Message = eb.Error.Code, eb.Error.Message
+		return ae
+	}
+	ae.Message = strings.TrimSpace(string(b))
+	if len(ae.Message) > 200 {
+		ae.Message = ae.Message[:200]
+	}
+	return ae
+}
+
+// parseRecordLeaf returns the record hash of a record leaf.
+func parseRecordLeaf(leaf []byte) (string, error) {
+	e, err := record.ParseLeaf(leaf)
+	if err != nil {
+		return "", err
+	}
+	if e.Record == nil {
+		return "", errors.New("entry is not a record")
+	}
+	return e.Hash(), nil
 }

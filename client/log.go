@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -43,14 +44,8 @@ func (c *Client) consistencyRaw(ctx context.Context, from, to uint64) ([]byte, e
 	return b, err
 }
 
-type consistencyJSON struct {
-	From  uint64   `json:"from"`
-	To    uint64   `json:"to"`
-	Proof []string `json:"proof"`
-}
-
 func decodeProofJSON(raw []byte) (tlog.TreeProof, error) {
-	var cj consistencyJSON
+	var cj api.ConsistencyResponse
 	if err := json.Unmarshal(raw, &cj); err != nil {
 		return nil, fmt.Errorf("malformed consistency proof: %w", err)
 	}
@@ -78,15 +73,6 @@ type Entry struct {
 	Checkpoint *translog.Checkpoint
 }
 
-type entryJSON struct {
-	Index          uint64     `json:"index"`
-	Leaf           string     `json:"leaf"`
-	Time           time.Time  `json:"time"`
-	IntegratedTime *time.Time `json:"integratedTime"`
-	TreeSize       uint64     `json:"treeSize"`
-	InclusionProof []string   `json:"inclusionProof"`
-}
-
 // Entry fetches entry index and proves it included in the latest verified
 // checkpoint (fetched first).
 func (c *Client) Entry(ctx context.Context, index uint64) (*Entry, error) {
@@ -103,7 +89,7 @@ func (c *Client) EntryIn(ctx context.Context, index uint64, cp *translog.Checkpo
 	if index >= cp.Size {
 		return nil, fmt.Errorf("entry %d is not in the log yet (the verified checkpoint has %d entries)", index, cp.Size)
 	}
-	var ej entryJSON
+	var ej api.EntryResponse
 	if err := c.getJSON(ctx, "/api/v1/entries/"+strconv.FormatUint(index, 10),
 		url.Values{"size": {strconv.FormatUint(cp.Size, 10)}}, &ej); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -30,19 +31,6 @@ type Receipt struct {
 	Checkpoint *translog.Checkpoint
 	// Proof is the c2sp.org/tlog-proof@v1 text of the inclusion proof.
 	Proof string
-}
-
-type appendJSON struct {
-	Index          uint64    `json:"index"`
-	LeafHash       string    `json:"leafHash"`
-	Hash           string    `json:"hash"`
-	Time           time.Time `json:"time"`
-	TreeSize       uint64    `json:"treeSize"`
-	InclusionProof []string  `json:"inclusionProof"`
-	Checkpoint     *struct {
-		Note string `json:"note"`
-	} `json:"checkpoint"`
-	Proof string `json:"proof"`
 }
 
 // Submission is a write: an envelope, with the off-log note its record
@@ -72,7 +60,7 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 	if err != nil {
 		return nil, err
 	}
-	var aj appendJSON
+	var aj api.AppendResponse
 	if err := json.Unmarshal(b, &aj); err != nil {
 		return nil, fmt.Errorf("decoding the registry's receipt: %w", err)
 	}
@@ -124,9 +112,7 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 }
 
 func (c *Client) proveLeafHash(ctx context.Context, index uint64, leafHash tlog.Hash, cp *translog.Checkpoint) error {
-	var ij struct {
-		Proof []string `json:"proof"`
-	}
+	var ij api.InclusionResponse
 	if err := c.getJSON(ctx, "/api/v1/proof/inclusion", url.Values{
 		"index": {fmt.Sprint(index)}, "size": {fmt.Sprint(cp.Size)}}, &ij); err != nil {
 		return err

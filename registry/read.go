@@ -222,3 +222,9 @@ func parseTime(s string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// OperatorsAt returns the operator chain's state at a tree size, or nil
+// before genesis.
+func (r *Registry) OperatorsAt(ctx context.Context, size uint64) (*state.Operators, error) {
+	return getState[state.Operators](ctx, r, keyOperators, size)
+}

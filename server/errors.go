@@ -6,22 +6,11 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 )
-
-// ErrorBody is the JSON body of every error response.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail says what went wrong: a stable machine-readable code and a
-// message for people.
-type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
 
 // statusOf maps refusal codes to HTTP statuses.
 var statusOf = map[state.Code]int{
@@ -102,5 +91,5 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(st)
-	json.NewEncoder(w).Encode(ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+	json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrorDetail{Code: code, Message: msg}})
 }

@@ -6,16 +6,17 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/blob"
+	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/state"
 )
 
 // pointInTime resolves the at= and asof= parameters of a read.
-func (s *Server) pointInTime(r *http.Request) (uint64, *CheckpointJSON, error) {
+func (s *Server) pointInTime(r *http.Request) (uint64, *api.Checkpoint, error) {
 	at, given, err := uintParam(r, "at")
 	if err != nil {
 		return 0, nil, err
@@ -38,54 +39,9 @@ func include(r *http.Request) (state.Include, error) {
 	return in, nil
 }
 
-// EventJSON is one step of a history.
-type EventJSON struct {
-	Index  uint64    `json:"index"`
-	Time   time.Time `json:"time"`
-	Action string    `json:"action"`
-	Role   string    `json:"role"`
-	Signer string    `json:"signer,omitempty"`
-	From   string    `json:"from,omitempty"`
-	To     string    `json:"to,omitempty"`
-	Reason string    `json:"reason,omitempty"`
-	Note   string    `json:"note,omitempty"`
-}
-
-// ReleaseJSON is a release as the API shows it. Which fields are present
-// depends on its state (SPEC §3, "what stays visible").
-type ReleaseJSON struct {
-	Package string `json:"package"`
-	Version string `json:"version"`
-	Status  string `json:"status"`
-	Digest  string `json:"digest,omitempty"`
-	Reason  string `json:"reason,omitempty"`
-	// Visible for staged, published and yanked releases.
-	Size        int64       `json:"size,omitempty"`
-	MediaType   string      `json:"mediaType,omitempty"`
-	URL         string      `json:"url,omitempty"`
-	Index       uint64      `json:"index,omitempty"`
-	PublishedAt *time.Time  `json:"publishedAt,omitempty"`
-	Unvalidated bool        `json:"unvalidated,omitempty"`
-	YankedBy    string      `json:"yankedBy,omitempty"`
-	Note        string      `json:"note,omitempty"`
-	NoteDigest  string      `json:"noteDigest,omitempty"`
-	Content     *ContentRef `json:"content,omitempty"`
-	History     []EventJSON `json:"history,omitempty"`
-	// For deleted releases: when and by which role.
-	RemovedAt *time.Time `json:"removedAt,omitempty"`
-	RemovedBy string     `json:"removedBy,omitempty"`
-}
-
-// ContentRef says where a release's content is.
-type ContentRef struct {
-	Href string `json:"href"`
-	// Verified: the registry holds the bytes and checked their digest.
-	Verified bool `json:"verified"`
-}
-
-func (s *Server) releaseJSON(r *http.Request, rel *state.Release, p *state.Package, full bool) ReleaseJSON {
+func (s *Server) releaseJSON(r *http.Request, rel *state.Release, p *state.Package, full bool) api.Release {
 	eff := rel.Effective(p)
-	out := ReleaseJSON{Package: rel.Package, Version: rel.Version, Status: eff}
+	out := api.Release{Package: rel.Package, Version: rel.Version, Status: eff}
 	switch eff {
 	case state.StatusDeleted:
 		last := rel.History[len(rel.History)-1]
@@ -109,34 +65,17 @@ func (s *Server) releaseJSON(r *http.Request, rel *state.Release, p *state.Packa
 		out.Note = s.reg.Note(r.Context(), rel.Note)
 	}
 	_, err := s.reg.BlobSize(r.Context(), rel.Digest)
-	out.Content = &ContentRef{Href: "/api/v1/blobs/" + rel.Digest, Verified: err == nil}
+	out.Content = &api.ContentRef{Href: "/api/v1/blobs/" + rel.Digest, Verified: err == nil}
 	if full {
 		for _, ev := range rel.History {
-			out.History = append(out.History, EventJSON(ev))
+			out.History = append(out.History, api.Event(ev))
 		}
 	}
 	return out
 }
 
-// PackageJSON is a package as the API shows it.
-type PackageJSON struct {
-	Name     string              `json:"name"`
-	Status   string              `json:"status"`
-	Reason   string              `json:"reason,omitempty"`
-	Owners   []string            `json:"owners"`
-	Grants   map[string][]string `json:"grants,omitempty"`
-	Head     string              `json:"head"`
-	Created  uint64              `json:"created"`
-	Latest   string              `json:"latest,omitempty"`
-	Releases []ReleaseJSON       `json:"releases,omitempty"`
-	History  []EventJSON         `json:"history,omitempty"`
-	// The tree size the answer is for, and the checkpoint it is valid for.
-	TreeSize   uint64          `json:"treeSize,omitempty"`
-	Checkpoint *CheckpointJSON `json:"checkpoint,omitempty"`
-}
-
-func packageJSON(p *state.Package) PackageJSON {
-	out := PackageJSON{Name: p.Name, Status: p.Status, Owners: p.Owners, Grants: p.Grants, Head: p.Head, Created: p.Created}
+func packageJSON(p *state.Package) api.Package {
+	out := api.Package{Name: p.Name, Status: p.Status, Owners: p.Owners, Grants: p.Grants, Head: p.Head, HeadIndex: p.HeadIndex, Created: p.Created}
 	if p.Status != state.StatusActive {
 		out.Reason = p.Reason
 	}
@@ -206,7 +145,7 @@ func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	for _, ev := range p.History {
-		out.History = append(out.History, EventJSON(ev))
+		out.History = append(out.History, api.Event(ev))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -218,15 +157,7 @@ func atSuffix(r *http.Request, size uint64) string {
 	return ""
 }
 
-// ReleaseResponse answers GET /api/v1/packages/{name}/versions/{version}.
-type ReleaseResponse struct {
-	ReleaseJSON
-	Error      *ErrorDetail    `json:"error,omitempty"`
-	TreeSize   uint64          `json:"treeSize"`
-	Checkpoint *CheckpointJSON `json:"checkpoint"`
-}
-
-func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, name, version string, size uint64, cp *CheckpointJSON) error {
+func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, name, version string, size uint64, cp *api.Checkpoint) error {
 	rel, p, err := s.reg.ReleaseAt(r.Context(), name, version, size)
 	if err != nil {
 		return err
@@ -234,31 +165,23 @@ func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, name, versio
 	if rel == nil {
 		return errorf(http.StatusNotFound, "unknown_release", name+"@"+version+" does not exist"+atSuffix(r, size))
 	}
-	out := ReleaseResponse{ReleaseJSON: s.releaseJSON(r, rel, p, true), TreeSize: size, Checkpoint: cp}
+	out := api.ReleaseResponse{Release: s.releaseJSON(r, rel, p, true), TreeSize: size, Checkpoint: cp}
 	status := http.StatusOK
 	switch out.Status {
 	case state.StatusDeleted:
 		status = http.StatusGone
-		out.Error = &ErrorDetail{Code: "deleted", Message: name + "@" + version + " was deleted (" + out.Reason + ")"}
+		out.Error = &api.ErrorDetail{Code: "deleted", Message: name + "@" + version + " was deleted (" + out.Reason + ")"}
 	case state.StatusTombstoned:
 		status = http.StatusGone
 		if out.Reason == "legal-hold" {
 			status = http.StatusUnavailableForLegalReasons
 		}
-		out.Error = &ErrorDetail{Code: "tombstoned", Message: name + "@" + version + " is tombstoned (" + out.Reason + ")"}
+		out.Error = &api.ErrorDetail{Code: "tombstoned", Message: name + "@" + version + " is tombstoned (" + out.Reason + ")"}
 	case state.StatusBanished:
 		status = http.StatusUnavailableForLegalReasons
-		out.Error = &ErrorDetail{Code: "banished", Message: name + "@" + version + " was banished (" + out.Reason + ")"}
+		out.Error = &api.ErrorDetail{Code: "banished", Message: name + "@" + version + " was banished (" + out.Reason + ")"}
 	}
 	return writeJSON(w, status, out)
-}
-
-// PackageList answers GET /api/v1/packages.
-type PackageList struct {
-	Packages   []PackageJSON   `json:"packages"`
-	Next       string          `json:"next,omitempty"`
-	TreeSize   uint64          `json:"treeSize"`
-	Checkpoint *CheckpointJSON `json:"checkpoint"`
 }
 
 func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
@@ -280,7 +203,7 @@ func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := PackageList{Packages: []PackageJSON{}, TreeSize: size, Checkpoint: cp}
+	out := api.PackageList{Packages: []api.Package{}, TreeSize: size, Checkpoint: cp}
 	for _, p := range ps {
 		pj := packageJSON(p)
 		out.Packages = append(out.Packages, pj)
@@ -301,12 +224,6 @@ func blobDigest(r *http.Request) (string, error) {
 	return d, nil
 }
 
-// BlobResponse answers PUT /api/v1/blobs/{digest}.
-type BlobResponse struct {
-	Digest string `json:"digest"`
-	Size   int64  `json:"size"`
-}
-
 func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
 	d, err := blobDigest(r)
 	if err != nil {
@@ -323,7 +240,7 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	return writeJSON(w, http.StatusCreated, BlobResponse{Digest: d, Size: n})
+	return writeJSON(w, http.StatusCreated, api.BlobResponse{Digest: d, Size: n})
 }
 
 func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
@@ -363,4 +280,48 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Vouch-Content-Verified", "true")
 	http.ServeContent(w, r, "", b.ModTime(), b)
 	return nil
+}
+
+func (s *Server) getOperators(w http.ResponseWriter, r *http.Request) error {
+	size, cp, err := s.pointInTime(r)
+	if err != nil {
+		return err
+	}
+	ops, err := s.reg.OperatorsAt(r.Context(), size)
+	if err != nil {
+		return err
+	}
+	if ops == nil {
+		return errorf(http.StatusNotFound, "no_operator", "the operator chain has not started"+atSuffix(r, size))
+	}
+	return writeJSON(w, http.StatusOK, api.Operators{Keys: ops.Keys, Head: ops.Head, HeadIndex: ops.HeadIndex,
+		DeleteWindow: ops.DeleteWindow, TreeSize: size, Checkpoint: cp})
+}
+
+func (s *Server) getIdentity(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("keyId")
+	if !keys.ValidID(id) {
+		return badRequest("key ID must be sha256:<64 hex digits>")
+	}
+	size, cp, err := s.pointInTime(r)
+	if err != nil {
+		return err
+	}
+	ident, err := s.reg.IdentityState(r.Context(), id, size)
+	if err != nil {
+		return err
+	}
+	if ident == nil {
+		return errorf(http.StatusNotFound, "unknown_identity", id+" is not registered"+atSuffix(r, size))
+	}
+	out := api.Identity{KeyID: ident.KeyID, PublicKey: ident.PublicKey, Principal: ident.Principal, Status: ident.Status,
+		RotatedTo: ident.RotatedTo, Commitment: ident.Commitment, Since: ident.Since, Until: ident.Until, TreeSize: size, Checkpoint: cp}
+	if ident.Commitment != "" {
+		prof, erased, err := s.reg.Profile(r.Context(), ident.Commitment)
+		if err != nil {
+			return err
+		}
+		out.Profile, out.Erased = prof, erased
+	}
+	return writeJSON(w, http.StatusOK, out)
 }

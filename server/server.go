@@ -16,6 +16,7 @@ import (
 	"github.com/transparency-dev/tessera/api/layout"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -60,6 +61,8 @@ func (s *Server) routes() {
 	route("GET", "/api/v1/proof/inclusion", s.getInclusion)
 	route("GET", "/api/v1/checkpoint", s.getCheckpoint)
 	route("GET", "/api/v1/packages", s.listPackages)
+	route("GET", "/api/v1/operators", s.getOperators)
+	route("GET", "/api/v1/identities/{keyId}", s.getIdentity)
 	route("GET", "/api/v1/packages/{path...}", s.getPackage)
 	route("PUT", "/api/v1/blobs/{digest}", s.putBlob)
 	route("GET", "/api/v1/blobs/{digest}", s.getBlob)
@@ -194,17 +197,8 @@ func (s *Server) logTile(w http.ResponseWriter, r *http.Request) error {
 
 // ---- /api/v1/ ----
 
-// CheckpointJSON is a checkpoint in API responses.
-type CheckpointJSON struct {
-	Origin string    `json:"origin"`
-	Size   uint64    `json:"size"`
-	Root   string    `json:"rootHash"`
-	Time   time.Time `json:"time"`
-	Note   string    `json:"note"`
-}
-
-func (s *Server) checkpointJSON(size uint64, root tlog.Hash, t time.Time, note []byte) *CheckpointJSON {
-	return &CheckpointJSON{Origin: s.reg.Origin(), Size: size, Root: base64.StdEncoding.EncodeToString(root[:]), Time: t, Note: string(note)}
+func (s *Server) checkpointJSON(size uint64, root tlog.Hash, t time.Time, note []byte) *api.Checkpoint {
+	return &api.Checkpoint{Origin: s.reg.Origin(), Size: size, Root: base64.StdEncoding.EncodeToString(root[:]), Time: t, Note: string(note)}
 }
 
 func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) error {
@@ -214,19 +208,6 @@ func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	return writeJSON(w, http.StatusOK, s.checkpointJSON(cp.Size, cp.Root, cp.Time, cp.Note))
-}
-
-// AppendResponse answers POST /api/v1/entries.
-type AppendResponse struct {
-	Index    uint64    `json:"index"`
-	LeafHash string    `json:"leafHash"`
-	Hash     string    `json:"hash,omitempty"`
-	Time     time.Time `json:"time"`
-	// Set when the request asked to wait for integration.
-	TreeSize       uint64          `json:"treeSize,omitempty"`
-	InclusionProof []string        `json:"inclusionProof,omitempty"`
-	Checkpoint     *CheckpointJSON `json:"checkpoint,omitempty"`
-	Proof          string          `json:"proof,omitempty"`
 }
 
 func hashStrings[T ~[]tlog.Hash](hs T) []string {
@@ -254,7 +235,7 @@ func (s *Server) postEntry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := AppendResponse{Index: rc.Index, LeafHash: base64.StdEncoding.EncodeToString(rc.LeafHash[:]), Hash: rc.Hash, Time: rc.Time}
+	resp := api.AppendResponse{Index: rc.Index, LeafHash: base64.StdEncoding.EncodeToString(rc.LeafHash[:]), Hash: rc.Hash, Time: rc.Time}
 	if wait {
 		cp, err := s.reg.WaitCovered(r.Context(), rc.Index)
 		if err != nil {
@@ -273,19 +254,6 @@ func (s *Server) postEntry(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, resp)
 }
 
-// EntryResponse answers GET /api/v1/entries/{index}.
-type EntryResponse struct {
-	Index          uint64          `json:"index"`
-	Leaf           string          `json:"leaf"`
-	Entry          json.RawMessage `json:"entry"`
-	LeafHash       string          `json:"leafHash"`
-	Time           time.Time       `json:"time"`
-	IntegratedTime *time.Time      `json:"integratedTime,omitempty"`
-	TreeSize       uint64          `json:"treeSize"`
-	InclusionProof []string        `json:"inclusionProof"`
-	Checkpoint     *CheckpointJSON `json:"checkpoint,omitempty"`
-}
-
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 	idx, err := strconv.ParseUint(r.PathValue("index"), 10, 63)
 	if err != nil {
@@ -300,7 +268,7 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lh := tlog.RecordHash(e.Row.Leaf)
-	resp := EntryResponse{
+	resp := api.EntryResponse{
 		Index: idx, Leaf: base64.StdEncoding.EncodeToString(e.Row.Leaf), Entry: e.Row.Leaf,
 		LeafHash: base64.StdEncoding.EncodeToString(lh[:]), Time: e.Row.Time,
 		TreeSize: e.TreeSize, InclusionProof: hashStrings(e.Proof),
@@ -315,13 +283,6 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", immutable)
 	}
 	return writeJSON(w, http.StatusOK, resp)
-}
-
-// ConsistencyResponse answers GET /api/v1/proof/consistency.
-type ConsistencyResponse struct {
-	From  uint64   `json:"from"`
-	To    uint64   `json:"to"`
-	Proof []string `json:"proof"`
 }
 
 func (s *Server) getConsistency(w http.ResponseWriter, r *http.Request) error {
@@ -340,14 +301,7 @@ func (s *Server) getConsistency(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, ConsistencyResponse{From: from, To: to, Proof: hashStrings(p)})
-}
-
-// InclusionResponse answers GET /api/v1/proof/inclusion.
-type InclusionResponse struct {
-	Index    uint64   `json:"index"`
-	TreeSize uint64   `json:"treeSize"`
-	Proof    []string `json:"proof"`
+	return writeJSON(w, http.StatusOK, api.ConsistencyResponse{From: from, To: to, Proof: hashStrings(p)})
 }
 
 func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) error {
@@ -374,5 +328,5 @@ func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, InclusionResponse{Index: idx, TreeSize: size, Proof: hashStrings(p)})
+	return writeJSON(w, http.StatusOK, api.InclusionResponse{Index: idx, TreeSize: size, Proof: hashStrings(p)})
 }

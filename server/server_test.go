@@ -10,6 +10,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/internal/testreg"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
@@ -89,7 +90,7 @@ func TestHostileRequests(t *testing.T) {
 			if c.code == "" {
 				return
 			}
-			var eb server.ErrorBody
+			var eb api.ErrorBody
 			if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code != c.code || eb.Error.Message == "" {
 				t.Fatalf("error body %s (want code %s)", body, c.code)
 			}

@@ -278,7 +278,7 @@ func (a *applier) genesis() error {
 	if a.r.DeleteWindow != nil {
 		window = *a.r.DeleteWindow
 	}
-	o := &Operators{DeleteWindow: window, Head: a.e.Hash()}
+	o := &Operators{DeleteWindow: window, Head: a.e.Hash(), HeadIndex: a.env.Index}
 	for _, pk := range a.r.EmbeddedKeys() {
 		if !a.signedBy(pk.ID()) {
 			return refuse(CodeNotAuthorized, "genesis must be signed by every key it names; %s did not sign", pk.ID())
@@ -326,7 +326,7 @@ func (a *applier) applyOperator() error {
 		return refuse(CodeStalePrev, "prev %s is not the operator chain's head %s", r.Prev, ops.Head)
 	}
 	o := ops.Clone()
-	o.Head = a.e.Hash()
+	o.Head, o.HeadIndex = a.e.Hash(), a.env.Index
 	a.out.Operators = o
 	switch r.Type {
 	case record.TypeSettings:
@@ -481,7 +481,7 @@ func (a *applier) applyPackage() error {
 		return refuse(CodeStalePrev, "prev %s is not the head of %s (%s); fetch the package and retry", r.Prev, pkg.Name, pkg.Head)
 	}
 	p := pkg.Clone()
-	p.Head = a.e.Hash()
+	p.Head, p.HeadIndex = a.e.Hash(), a.env.Index
 	a.out.Package = p
 	switch r.Type {
 	case record.TypeGrant:
@@ -559,7 +559,7 @@ func (a *applier) create() error {
 	if signer == "" {
 		return refuse(CodeNotAuthorized, "a create record must be signed by one of the owners it names")
 	}
-	p := &Package{Name: a.r.Package, Owners: owners, Head: a.e.Hash(), Status: StatusActive, Created: a.env.Index}
+	p := &Package{Name: a.r.Package, Owners: owners, Head: a.e.Hash(), HeadIndex: a.env.Index, Status: StatusActive, Created: a.env.Index}
 	p.History = []Event{a.event(a.r.Type, RoleOwner, signer, "", StatusActive)}
 	a.out.Package = p
 	return nil

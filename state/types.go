@@ -80,13 +80,15 @@ type Package struct {
 	Owners []string `json:"owners"`
 	// Grants maps a principal key ID to the permissions granted to it.
 	Grants map[string][]string `json:"grants,omitempty"`
-	// Head is the record hash of the package chain's latest record.
-	Head    string  `json:"head"`
-	Status  string  `json:"status"`
-	Reason  string  `json:"reason,omitempty"`
-	Note    string  `json:"note,omitempty"`
-	Created uint64  `json:"created"`
-	History []Event `json:"history"`
+	// Head is the record hash of the package chain's latest record, and
+	// HeadIndex its log index.
+	Head      string  `json:"head"`
+	HeadIndex uint64  `json:"headIndex"`
+	Status    string  `json:"status"`
+	Reason    string  `json:"reason,omitempty"`
+	Note      string  `json:"note,omitempty"`
+	Created   uint64  `json:"created"`
+	History   []Event `json:"history"`
 }
 
 // Release is the state of name@version.
@@ -114,8 +116,9 @@ type Release struct {
 // Operators is the state of the operator chain.
 type Operators struct {
 	// Keys are the operators' principal key IDs.
-	Keys []string `json:"keys"`
-	Head string   `json:"head"`
+	Keys      []string `json:"keys"`
+	Head      string   `json:"head"`
+	HeadIndex uint64   `json:"headIndex"`
 	// DeleteWindow is the owner's delete window, in seconds.
 	DeleteWindow int64 `json:"deleteWindow"`
 }

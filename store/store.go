@@ -142,7 +142,7 @@ type Query struct {
 	From, To uint64
 	// After, if set, continues a descending query below it or an
 	// ascending one above it (cursor pagination).
-	After *uint64
+	After         *uint64
 	Package       string
 	Version       string
 	Subject       string

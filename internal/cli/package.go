@@ -59,6 +59,63 @@ lower-case segments of [a-z0-9][a-z0-9._-]* joined by "/", at most 200 bytes.`,
 		},
 	}
 	create.Flags().StringArrayVar(&owners, "owner", nil, "key ID of a further owner (repeatable)")
-	cmd.AddCommand(create)
+	var to string
+	var perms []string
+	grant := &cobra.Command{
+		Use:     "grant NAME --to KEYID --perm publish[,yank,delete,grant]",
+		Short:   "Let another key publish, yank, delete or grant on a package",
+		Example: `  vouch package grant acme/widget --to sha256:77f9... --perm publish,yank --key alice.key`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return grantOrRevoke(cmd, g, args[0], record.TypeGrant, to, perms)
+		},
+	}
+	grant.Flags().StringVar(&to, "to", "", "key ID to grant to")
+	grant.Flags().StringSliceVar(&perms, "perm", []string{record.PermPublish}, "permissions: publish, yank, delete, grant")
+	var from string
+	revoke := &cobra.Command{
+		Use:   "revoke NAME --from KEYID",
+		Short: "Take back every permission granted to a key on a package",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return grantOrRevoke(cmd, g, args[0], record.TypeRevoke, from, nil)
+		},
+	}
+	revoke.Flags().StringVar(&from, "from", "", "key ID to revoke")
+	show := newShowCmd(g)
+	show.Use = "show NAME"
+	cmd.AddCommand(create, grant, revoke, show)
 	return cmd
+}
+
+func grantOrRevoke(cmd *cobra.Command, g *globals, ref, typ, keyID string, perms []string) error {
+	name, version, err := record.ParseRef(ref)
+	if err != nil {
+		return err
+	}
+	if version != "" {
+		return fmt.Errorf("grants are per package: give NAME, not NAME@VERSION")
+	}
+	if !keys.ValidID(keyID) {
+		return fmt.Errorf("%q is not a key ID (sha256:<hex>; see vouch key id FILE)", keyID)
+	}
+	signers, err := g.signers()
+	if err != nil {
+		return err
+	}
+	c, err := g.client()
+	if err != nil {
+		return err
+	}
+	rc, err := writeChained(cmd.Context(), c, record.ChainPackage, name, "", func(prev string) *record.Record {
+		return &record.Record{Type: typ, Package: name, Prev: prev, KeyID: keyID, Permissions: perms}
+	}, signers...)
+	if err != nil {
+		return err
+	}
+	rj := toReceiptJSON(rc)
+	rj.Package = name
+	return g.print(rj, func(w io.Writer) {
+		fmt.Fprintf(w, "%s on %s for %s: done at log index %d\n", typ, name, keyID, rc.Index)
+	})
 }

@@ -86,7 +86,13 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 		newIdentityCmd(g),
 		newPackageCmd(g),
 		newLogCmd(g),
+		newPublishCmd(g),
+		newFetchCmd(g),
+		newShowCmd(g),
+		newAdminCmd(g),
+		newAuditCmd(g),
 	)
+	root.AddCommand(newTransitionCmds(g)...)
 	return root
 }
 

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/vouchdev/vouch/datadir"
+	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/store/sqlstore"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -155,3 +156,8 @@ func checkAllCheckpoints(t *testing.T, dir string) int {
 	}
 	return len(rows)
 }
+
+type (
+	storeSeqTx    = store.SeqTx
+	storeEntryRow = store.EntryRow
+)

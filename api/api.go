@@ -1,0 +1,188 @@
+// Package api defines the JSON documents of Vouch's HTTP API, shared by the
+// server that writes them and the client library that reads them.
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail says what went wrong: a stable machine-readable code and a
+// message for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Event is one step of a history.
+type Event struct {
+	Index  uint64    `json:"index"`
+	Time   time.Time `json:"time"`
+	Action string    `json:"action"`
+	Role   string    `json:"role"`
+	Signer string    `json:"signer,omitempty"`
+	From   string    `json:"from,omitempty"`
+	To     string    `json:"to,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Note   string    `json:"note,omitempty"`
+}
+
+// Release is a release as the API shows it. Which fields are present
+// depends on its state (SPEC §3, "what stays visible").
+type Release struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Status  string `json:"status"`
+	Digest  string `json:"digest,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// Visible for staged, published and yanked releases.
+	Size        int64       `json:"size,omitempty"`
+	MediaType   string      `json:"mediaType,omitempty"`
+	URL         string      `json:"url,omitempty"`
+	Index       uint64      `json:"index,omitempty"`
+	PublishedAt *time.Time  `json:"publishedAt,omitempty"`
+	Unvalidated bool        `json:"unvalidated,omitempty"`
+	YankedBy    string      `json:"yankedBy,omitempty"`
+	Note        string      `json:"note,omitempty"`
+	NoteDigest  string      `json:"noteDigest,omitempty"`
+	Content     *ContentRef `json:"content,omitempty"`
+	History     []Event     `json:"history,omitempty"`
+	// For deleted releases: when and by which role.
+	RemovedAt *time.Time `json:"removedAt,omitempty"`
+	RemovedBy string     `json:"removedBy,omitempty"`
+}
+
+// ContentRef says where a release's content is.
+type ContentRef struct {
+	Href string `json:"href"`
+	// Verified: the registry holds the bytes and checked their digest.
+	Verified bool `json:"verified"`
+}
+
+// Package is a package as the API shows it.
+type Package struct {
+	Name      string              `json:"name"`
+	Status    string              `json:"status"`
+	Reason    string              `json:"reason,omitempty"`
+	Owners    []string            `json:"owners"`
+	Grants    map[string][]string `json:"grants,omitempty"`
+	Head      string              `json:"head"`
+	HeadIndex uint64              `json:"headIndex"`
+	Created   uint64              `json:"created"`
+	Latest    string              `json:"latest,omitempty"`
+	Releases  []Release           `json:"releases,omitempty"`
+	History   []Event             `json:"history,omitempty"`
+	// The tree size the answer is for, and the checkpoint it is valid for.
+	TreeSize   uint64      `json:"treeSize,omitempty"`
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+}
+
+// ReleaseResponse answers GET /api/v1/packages/{name}/versions/{version}.
+type ReleaseResponse struct {
+	Release
+	Error      *ErrorDetail `json:"error,omitempty"`
+	TreeSize   uint64       `json:"treeSize"`
+	Checkpoint *Checkpoint  `json:"checkpoint"`
+}
+
+// PackageList answers GET /api/v1/packages.
+type PackageList struct {
+	Packages   []Package   `json:"packages"`
+	Next       string      `json:"next,omitempty"`
+	TreeSize   uint64      `json:"treeSize"`
+	Checkpoint *Checkpoint `json:"checkpoint"`
+}
+
+// BlobResponse answers PUT /api/v1/blobs/{digest}.
+type BlobResponse struct {
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// Checkpoint is a checkpoint in API responses.
+type Checkpoint struct {
+	Origin string    `json:"origin"`
+	Size   uint64    `json:"size"`
+	Root   string    `json:"rootHash"`
+	Time   time.Time `json:"time"`
+	Note   string    `json:"note"`
+}
+
+// AppendResponse answers POST /api/v1/entries.
+type AppendResponse struct {
+	Index    uint64    `json:"index"`
+	LeafHash string    `json:"leafHash"`
+	Hash     string    `json:"hash,omitempty"`
+	Time     time.Time `json:"time"`
+	// Set when the request asked to wait for integration.
+	TreeSize       uint64      `json:"treeSize,omitempty"`
+	InclusionProof []string    `json:"inclusionProof,omitempty"`
+	Checkpoint     *Checkpoint `json:"checkpoint,omitempty"`
+	Proof          string      `json:"proof,omitempty"`
+}
+
+// EntryResponse answers GET /api/v1/entries/{index}.
+type EntryResponse struct {
+	Index          uint64          `json:"index"`
+	Leaf           string          `json:"leaf"`
+	Entry          json.RawMessage `json:"entry"`
+	LeafHash       string          `json:"leafHash"`
+	Time           time.Time       `json:"time"`
+	IntegratedTime *time.Time      `json:"integratedTime,omitempty"`
+	TreeSize       uint64          `json:"treeSize"`
+	InclusionProof []string        `json:"inclusionProof"`
+	Checkpoint     *Checkpoint     `json:"checkpoint,omitempty"`
+}
+
+// ConsistencyResponse answers GET /api/v1/proof/consistency.
+type ConsistencyResponse struct {
+	From  uint64   `json:"from"`
+	To    uint64   `json:"to"`
+	Proof []string `json:"proof"`
+}
+
+// InclusionResponse answers GET /api/v1/proof/inclusion.
+type InclusionResponse struct {
+	Index    uint64   `json:"index"`
+	TreeSize uint64   `json:"treeSize"`
+	Proof    []string `json:"proof"`
+}
+
+// Operators answers GET /api/v1/operators: the operator chain's state.
+type Operators struct {
+	Keys         []string    `json:"keys"`
+	Head         string      `json:"head"`
+	HeadIndex    uint64      `json:"headIndex"`
+	DeleteWindow int64       `json:"deleteWindowSeconds"`
+	TreeSize     uint64      `json:"treeSize"`
+	Checkpoint   *Checkpoint `json:"checkpoint"`
+}
+
+// Identity answers GET /api/v1/identities/{keyId}.
+type Identity struct {
+	KeyID      string      `json:"keyId"`
+	PublicKey  string      `json:"publicKey"`
+	Principal  string      `json:"principal"`
+	Status     string      `json:"status"`
+	RotatedTo  string      `json:"rotatedTo,omitempty"`
+	Commitment string      `json:"commitment,omitempty"`
+	Since      uint64      `json:"since"`
+	Until      uint64      `json:"until,omitempty"`
+	Profile    *Profile    `json:"profile,omitempty"`
+	Erased     bool        `json:"erased,omitempty"`
+	TreeSize   uint64      `json:"treeSize"`
+	Checkpoint *Checkpoint `json:"checkpoint"`
+}
+
+// Profile is the off-log personal data of an identity.
+type Profile struct {
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+	Org   string `json:"org,omitempty"`
+	URL   string `json:"url,omitempty"`
+}

@@ -1,0 +1,397 @@
+// Package audit replays a Vouch log from the outside. It downloads every
+// entry through the tlog-tiles API (never the registry's database), checks
+// that they hash to the verified checkpoint, checks every signature, and runs
+// every entry through the same state machine as the server, reporting the
+// first entry that should have been refused. It then compares the state it
+// computed with the server's answers for every package. Progress is saved so
+// that a later run resumes where this one stopped.
+package audit
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/api"
+	"github.com/transparency-dev/tessera/api/layout"
+
+	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/translog"
+)
+
+// Options configure an audit.
+type Options struct {
+	// Client reads and verifies checkpoints and answers for the
+	// comparison. Required.
+	Client *client.Client
+	// LogURL is the registry's base URL; tiles are read under LogURL/log/.
+	LogURL string
+	// StateFile keeps progress between runs; empty means no resume.
+	StateFile string
+	// Compare asks the server about every package at the end.
+	Compare bool
+	// Workers verify signatures in parallel (default: GOMAXPROCS).
+	Workers int
+	// Progress, if set, is called now and then with entries done and total.
+	Progress func(done, total uint64)
+	// HTTPClient fetches bundles (default: http.DefaultClient).
+	HTTPClient *http.Client
+}
+
+// Violation is an entry the state machine refuses: the log contains
+// something the registry should never have accepted.
+type Violation struct {
+	Index  uint64 `json:"index"`
+	Code   string `json:"code"`
+	Reason string `json:"reason"`
+}
+
+// Report is the outcome of an audit.
+type Report struct {
+	Origin     string        `json:"origin"`
+	From       uint64        `json:"from"`
+	To         uint64        `json:"to"`
+	Violation  *Violation    `json:"violation,omitempty"`
+	Mismatches []string      `json:"mismatches,omitempty"`
+	Packages   int           `json:"packages"`
+	Elapsed    time.Duration `json:"elapsedNanos"`
+	// Rate is entries replayed per second in this run.
+	Rate float64 `json:"entriesPerSecond"`
+}
+
+// OK reports whether the audit found nothing wrong.
+func (r *Report) OK() bool { return r.Violation == nil && len(r.Mismatches) == 0 }
+
+// saved is the resume file.
+type saved struct {
+	Origin     string        `json:"origin"`
+	Size       uint64        `json:"size"`
+	Range      [][]byte      `json:"range"`
+	Checkpoint string        `json:"checkpoint"`
+	LastTime   time.Time     `json:"lastTime"`
+	State      *state.Memory `json:"state"`
+}
+
+type auditor struct {
+	o        Options
+	v        *translog.Verifier
+	mem      *state.Memory
+	rng      *compact.Range
+	rf       *compact.RangeFactory
+	keyCache sync.Map // key ID -> *keys.PublicKey, for parallel verification
+	lastTime time.Time
+}
+
+// Run audits the log up to its latest checkpoint.
+func Run(ctx context.Context, o Options, v *translog.Verifier) (*Report, error) {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = http.DefaultClient
+	}
+	a := &auditor{o: o, v: v, mem: state.NewMemory(), rf: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}}
+	a.rng = a.rf.NewEmptyRange(0)
+	start := time.Now()
+	cp, _, err := o.Client.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from, err := a.resume(ctx, cp)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Origin: v.Origin(), From: from, To: cp.Size}
+	viol, err := a.replay(ctx, from, cp.Size)
+	if err != nil {
+		return nil, err
+	}
+	rep.Elapsed = time.Since(start)
+	if cp.Size > from {
+		rep.Rate = float64(cp.Size-from) / rep.Elapsed.Seconds()
+	}
+	if viol != nil {
+		rep.Violation = viol
+		return rep, nil
+	}
+	root, err := a.rng.GetRootHash(nil)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(root, cp.Hash[:]) {
+		return nil, fmt.Errorf("the entries served by the tile API hash to %x, but the checkpoint of size %d says %x", root, cp.Size, cp.Hash)
+	}
+	if err := a.save(cp); err != nil {
+		return nil, err
+	}
+	rep.Packages = len(a.mem.Packages)
+	if o.Compare {
+		if rep.Mismatches, err = a.compare(ctx, cp); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// resume loads the saved progress, if any, and checks that the log still
+// extends what was audited. It returns the index to continue from.
+func (a *auditor) resume(ctx context.Context, cp *translog.Checkpoint) (uint64, error) {
+	if a.o.StateFile == "" {
+		return 0, nil
+	}
+	b, err := os.ReadFile(a.o.StateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var s saved
+	if err := json.Unmarshal(b, &s); err != nil {
+		return 0, fmt.Errorf("audit state %s is corrupt (delete it to start over): %w", a.o.StateFile, err)
+	}
+	if s.Origin != a.v.Origin() {
+		return 0, fmt.Errorf("audit state %s is for log %s, not %s", a.o.StateFile, s.Origin, a.v.Origin())
+	}
+	old, err := a.v.Open([]byte(s.Checkpoint))
+	if err != nil {
+		return 0, fmt.Errorf("audit state: %w", err)
+	}
+	if old.Size != s.Size || old.Size > cp.Size {
+		return 0, fmt.Errorf("audit state is at size %d but the log's checkpoint is %d: the log was rolled back", old.Size, cp.Size)
+	}
+	p, err := a.o.Client.ConsistencyProof(ctx, old.Size, cp.Size)
+	if err != nil {
+		return 0, err
+	}
+	if err := translog.VerifyConsistency(old, cp, p); err != nil {
+		return 0, fmt.Errorf("the log is not consistent with the audited checkpoint: %w", err)
+	}
+	rng, err := a.rf.NewRange(0, s.Size, s.Range)
+	if err != nil {
+		return 0, fmt.Errorf("audit state: %w", err)
+	}
+	if root, err := rng.GetRootHash(nil); err != nil || !bytes.Equal(root, old.Hash[:]) {
+		return 0, errors.New("audit state does not match its checkpoint; delete it to start over")
+	}
+	a.rng, a.mem, a.lastTime = rng, s.State, s.LastTime
+	for _, id := range a.mem.Identities {
+		if p, err := state.ParseKey(id); err == nil {
+			a.keyCache.Store(id.KeyID, p)
+		}
+	}
+	return s.Size, nil
+}
+
+func (a *auditor) save(cp *translog.Checkpoint) error {
+	if a.o.StateFile == "" {
+		return nil
+	}
+	b, err := json.Marshal(saved{Origin: a.v.Origin(), Size: cp.Size, Range: a.rng.Hashes(), Checkpoint: string(cp.Note), LastTime: a.lastTime, State: a.mem})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(a.o.StateFile), 0o700); err != nil {
+		return err
+	}
+	tmp := a.o.StateFile + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, a.o.StateFile)
+}
+
+// bundle is one entry bundle's parsed entries.
+type bundle struct {
+	first   uint64
+	leaves  [][]byte
+	entries []*record.Entry
+	err     error
+}
+
+// replay downloads and replays entries [from, to).
+func (a *auditor) replay(ctx context.Context, from, to uint64) (*Violation, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bundles := make(chan chan *bundle, 8)
+	go func() {
+		defer close(bundles)
+		for first := from - from%translog.TileWidth; first < to; first += translog.TileWidth {
+			ch := make(chan *bundle, 1)
+			select {
+			case bundles <- ch:
+			case <-ctx.Done():
+				return
+			}
+			go func(first uint64) { ch <- a.fetch(ctx, first, from, to) }(first)
+		}
+	}()
+	done := from
+	lastReport := time.Now()
+	for ch := range bundles {
+		b := <-ch
+		if b.err != nil {
+			return nil, b.err
+		}
+		for i, e := range b.entries {
+			idx := b.first + uint64(i)
+			if err := a.rng.Append(rfc6962.DefaultHasher.HashLeaf(b.leaves[i]), nil); err != nil {
+				return nil, err
+			}
+			if v := a.apply(idx, e); v != nil {
+				return v, nil
+			}
+			done = idx + 1
+		}
+		if a.o.Progress != nil && time.Since(lastReport) > 500*time.Millisecond {
+			a.o.Progress(done, to)
+			lastReport = time.Now()
+		}
+	}
+	if a.o.Progress != nil {
+		a.o.Progress(done, to)
+	}
+	return nil, nil
+}
+
+// apply runs one entry through the state machine.
+func (a *auditor) apply(idx uint64, e *record.Entry) *Violation {
+	if e.Time.Before(a.lastTime) {
+		return &Violation{Index: idx, Code: "time_backwards", Reason: fmt.Sprintf("log time %s is before the previous entry's %s", e.Time, a.lastTime)}
+	}
+	a.lastTime = e.Time
+	c, err := state.Apply(a.mem, e, state.Env{Index: idx, Time: e.Time})
+	if err != nil {
+		if rf, ok := state.AsRefusal(err); ok {
+			return &Violation{Index: idx, Code: string(rf.Code), Reason: rf.Msg}
+		}
+		return &Violation{Index: idx, Code: "error", Reason: err.Error()}
+	}
+	a.mem.Commit(c)
+	for _, id := range c.Identities {
+		if p, err := state.ParseKey(id); err == nil {
+			a.keyCache.Store(id.KeyID, p)
+		}
+	}
+	return nil
+}
+
+// fetch downloads one entry bundle, keeps the entries in [from, to), parses
+// them and checks their signatures in parallel where the keys are known.
+func (a *auditor) fetch(ctx context.Context, first, from, to uint64) *bundle {
+	b := &bundle{first: first}
+	idx := first / translog.TileWidth
+	width := uint8(0)
+	if to-first < translog.TileWidth {
+		width = uint8(to - first)
+	}
+	raw, err := a.get(ctx, a.o.LogURL+"/log/"+layout.EntriesPath(idx, width))
+	if err != nil {
+		b.err = err
+		return b
+	}
+	var eb api.EntryBundle
+	if err := eb.UnmarshalText(raw); err != nil {
+		b.err = fmt.Errorf("entry bundle %d: %w", idx, err)
+		return b
+	}
+	want := translog.TileWidth
+	if width != 0 {
+		want = int(width)
+	}
+	if len(eb.Entries) != want {
+		b.err = fmt.Errorf("entry bundle %d holds %d entries, want %d", idx, len(eb.Entries), want)
+		return b
+	}
+	skip := 0
+	if from > first {
+		skip = int(from - first)
+	}
+	b.first += uint64(skip)
+	b.leaves = eb.Entries[skip:]
+	b.entries = make([]*record.Entry, len(b.leaves))
+	var wg sync.WaitGroup
+	per := (len(b.leaves) + a.o.Workers - 1) / a.o.Workers
+	for w := 0; w < len(b.leaves); w += per {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				e, err := record.ParseLeaf(b.leaves[i])
+				if err != nil {
+					// Keep the bad entry; apply reports it in order.
+					e = &record.Entry{}
+				} else if e.Record != nil {
+					e.Verify(a.cachedKey) // best effort: Apply verifies what is left
+				}
+				b.entries[i] = e
+			}
+		}(w, min(w+per, len(b.leaves)))
+	}
+	wg.Wait()
+	return b
+}
+
+func (a *auditor) cachedKey(id string) (*keys.PublicKey, error) {
+	if p, ok := a.keyCache.Load(id); ok {
+		return p.(*keys.PublicKey), nil
+	}
+	return nil, errNotYet
+}
+
+var errNotYet = errors.New("key not known yet")
+
+func (a *auditor) get(ctx context.Context, url string) ([]byte, error) {
+	var last error
+	for try := 0; try < 3; try++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := a.o.HTTPClient.Do(req)
+		if err != nil {
+			last = err
+			continue
+		}
+		body, err := readBody(resp)
+		resp.Body.Close()
+		if err != nil {
+			last = err
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+		}
+		return body, nil
+	}
+	return nil, fmt.Errorf("GET %s: %w", url, last)
+}
+
+func readBody(resp *http.Response) ([]byte, error) {
+	var r io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" && !resp.Uncompressed {
+		gz, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		defer gz.Close()
+		r = gz
+	}
+	return io.ReadAll(io.LimitReader(r, 64<<20))
+}

@@ -1,0 +1,281 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/translog"
+)
+
+// At selects the point in the log a read answers for: a tree size, or a
+// time; the zero value means the latest checkpoint.
+type At struct {
+	Size    uint64
+	Time    time.Time
+	Include string
+}
+
+func (a At) values() url.Values {
+	q := url.Values{}
+	if a.Size > 0 {
+		q.Set("at", strconv.FormatUint(a.Size, 10))
+	}
+	if !a.Time.IsZero() {
+		q.Set("asof", a.Time.UTC().Format(time.RFC3339Nano))
+	}
+	if a.Include != "" {
+		q.Set("include", a.Include)
+	}
+	return q
+}
+
+// VerifyCheckpoint checks a checkpoint returned with a read: its signature,
+// and its consistency with the checkpoint the client holds. A newer one
+// becomes the held checkpoint; an older one (a read at an earlier tree size)
+// must be a prefix of the held one.
+func (c *Client) VerifyCheckpoint(ctx context.Context, note string) (*translog.Checkpoint, error) {
+	cp, err := c.log.Open([]byte(note))
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.adopt(ctx, cp)
+	var rb *RollbackError
+	if !errors.As(err, &rb) {
+		return cp, err
+	}
+	held, err := c.Held()
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.ConsistencyProof(ctx, cp.Size, held.Size)
+	if err != nil {
+		return nil, err
+	}
+	if err := translog.VerifyConsistency(cp, held, p); err != nil {
+		return nil, &ForkError{Held: held.Size, Got: cp.Size, Err: err}
+	}
+	return cp, nil
+}
+
+func pkgPath(name string) string { return "/api/v1/packages/" + url.PathEscape(name) }
+
+// Package reads a package and verifies the checkpoint the answer is for. The
+// package's head record is proven included in that checkpoint.
+func (c *Client) Package(ctx context.Context, name string, at At) (*api.Package, *translog.Checkpoint, error) {
+	var p api.Package
+	if err := c.getJSON(ctx, pkgPath(name), at.values(), &p); err != nil {
+		return nil, nil, err
+	}
+	if p.Checkpoint == nil {
+		return nil, nil, errors.New("the registry's answer carries no checkpoint")
+	}
+	cp, err := c.VerifyCheckpoint(ctx, p.Checkpoint.Note)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.proveRecordHash(ctx, p.HeadIndex, p.Head, cp); err != nil {
+		return nil, nil, fmt.Errorf("package %s: head record: %w", name, err)
+	}
+	return &p, cp, nil
+}
+
+// proveRecordHash proves that entry index is in cp and is the record with
+// the given record hash.
+func (c *Client) proveRecordHash(ctx context.Context, index uint64, hash string, cp *translog.Checkpoint) error {
+	e, err := c.EntryIn(ctx, index, cp)
+	if err != nil {
+		return err
+	}
+	rec, err := parseRecordLeaf(e.Leaf)
+	if err != nil {
+		return err
+	}
+	if rec != hash {
+		return fmt.Errorf("entry %d is record %s, not %s", index, rec, hash)
+	}
+	return nil
+}
+
+// Release reads one release. Deleted, tombstoned and banished releases are
+// answered too (with what stays visible of them); Status says which.
+func (c *Client) Release(ctx context.Context, name, version string, at At) (*api.ReleaseResponse, *translog.Checkpoint, error) {
+	b, _, err := c.do(ctx, http.MethodGet, pkgPath(name)+"/versions/"+url.PathEscape(version), at.values(), nil, "")
+	var ae *APIError
+	if errors.As(err, &ae) && (ae.Status == http.StatusGone || ae.Status == http.StatusUnavailableForLegalReasons) {
+		b, err = ae.body, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var rr api.ReleaseResponse
+	if err := json.Unmarshal(b, &rr); err != nil {
+		return nil, nil, fmt.Errorf("decoding the release: %w", err)
+	}
+	if rr.Checkpoint == nil {
+		return nil, nil, errors.New("the registry's answer carries no checkpoint")
+	}
+	cp, err := c.VerifyCheckpoint(ctx, rr.Checkpoint.Note)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &rr, cp, nil
+}
+
+// Packages lists packages, after the given name.
+func (c *Client) Packages(ctx context.Context, at At, after string, limit int) (*api.PackageList, error) {
+	q := at.values()
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var pl api.PackageList
+	if err := c.getJSON(ctx, "/api/v1/packages", q, &pl); err != nil {
+		return nil, err
+	}
+	if _, err := c.VerifyCheckpoint(ctx, pl.Checkpoint.Note); err != nil {
+		return nil, err
+	}
+	return &pl, nil
+}
+
+// Operators reads the operator chain's state.
+func (c *Client) Operators(ctx context.Context) (*api.Operators, error) {
+	var o api.Operators
+	if err := c.getJSON(ctx, "/api/v1/operators", nil, &o); err != nil {
+		return nil, err
+	}
+	cp, err := c.VerifyCheckpoint(ctx, o.Checkpoint.Note)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.proveRecordHash(ctx, o.HeadIndex, o.Head, cp); err != nil {
+		return nil, fmt.Errorf("operator chain head: %w", err)
+	}
+	return &o, nil
+}
+
+// Identity reads a registered identity.
+func (c *Client) Identity(ctx context.Context, keyID string, at At) (*api.Identity, error) {
+	var id api.Identity
+	if err := c.getJSON(ctx, "/api/v1/identities/"+url.PathEscape(keyID), at.values(), &id); err != nil {
+		return nil, err
+	}
+	if _, err := c.VerifyCheckpoint(ctx, id.Checkpoint.Note); err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
+// DigestFile returns the sha256 digest and size of a file.
+func DigestFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// UploadBlob uploads content under its digest. progress, if set, is called
+// with the bytes sent so far.
+func (c *Client) UploadBlob(ctx context.Context, digest string, r io.Reader, size int64, progress func(sent int64)) error {
+	if progress != nil {
+		r = &progressReader{r: r, f: progress}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.url("/api/v1/blobs/"+digest, nil), r)
+	if err != nil {
+		return err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("User-Agent", c.ua)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return apiError(resp.StatusCode, b)
+	}
+	return nil
+}
+
+type progressReader struct {
+	r    io.Reader
+	n    int64
+	f    func(int64)
+	last time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if now := time.Now(); now.Sub(p.last) > 100*time.Millisecond || err == io.EOF {
+		p.last = now
+		p.f(p.n)
+	}
+	return n, err
+}
+
+// Fetch downloads content to path, verifying its digest (and size, if
+// size >= 0) before the file appears; nothing is left behind on mismatch.
+func (c *Client) Fetch(ctx context.Context, digest string, size int64, path string, progress func(int64)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/api/v1/blobs/"+digest, nil), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", c.ua)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return apiError(resp.StatusCode, b)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".vouch-fetch-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	var body io.Reader = resp.Body
+	if progress != nil {
+		body = &progressReader{r: body, f: progress}
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), body)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
+		return fmt.Errorf("downloaded content has digest %s, not %s: refusing it", got, digest)
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("downloaded %d bytes; the release declares %d: refusing it", n, size)
+	}
+	return os.Rename(tmp.Name(), path)
+}

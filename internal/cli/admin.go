@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
+)
+
+func newAdminCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Operator actions: tombstone, lift, banish, transfer",
+		Long: `Operator actions, signed with an operator key (--key; the registry's first
+operator key is <data>/operator.key). Each is a record on the operator chain.`,
+	}
+	op := func(typ, short, long string, reasons []string) *cobra.Command {
+		var reason, note string
+		c := &cobra.Command{
+			Use:   typ + " NAME[@VERSION]",
+			Short: short,
+			Long:  long,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				name, version, err := record.ParseRef(args[0])
+				if err != nil {
+					return err
+				}
+				if reasons != nil && !slices.Contains(reasons, reason) {
+					return fmt.Errorf("--reason must be one of %v", reasons)
+				}
+				signers, err := g.signers()
+				if err != nil {
+					return err
+				}
+				c, err := g.client()
+				if err != nil {
+					return err
+				}
+				rc, err := writeChained(cmd.Context(), c, record.ChainOperator, name, note, func(prev string) *record.Record {
+					return &record.Record{Type: typ, Prev: prev, Package: name, Version: version, Reason: reason}
+				}, signers...)
+				if err != nil {
+					return err
+				}
+				rj := toReceiptJSON(rc)
+				rj.Package, rj.Version = name, version
+				return g.print(rj, func(w io.Writer) { fmt.Fprintf(w, "%s %s: done at log index %d\n", typ, args[0], rc.Index) })
+			},
+		}
+		def := ""
+		if typ != record.TypeLift {
+			def = "legal"
+			if typ == record.TypeTombstone {
+				def = "integrity"
+			}
+		}
+		c.Flags().StringVar(&reason, "reason", def, "reason code")
+		c.Flags().StringVar(&note, "note", "", "a short explanation, kept off the log (erasable)")
+		return c
+	}
+	var owners []string
+	var reason, note string
+	transfer := &cobra.Command{
+		Use:   "transfer NAME --owner KEYID [--owner KEYID...]",
+		Short: "Give a package new owners (e.g. after its owners lost their keys)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, _, err := record.ParseRef(args[0])
+			if err != nil {
+				return err
+			}
+			if len(owners) == 0 {
+				return fmt.Errorf("at least one --owner is required")
+			}
+			for _, o := range owners {
+				if !keys.ValidID(o) {
+					return fmt.Errorf("--owner %q is not a key ID", o)
+				}
+			}
+			signers, err := g.signers()
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			rc, err := writeChained(cmd.Context(), c, record.ChainOperator, name, note, func(prev string) *record.Record {
+				return &record.Record{Type: record.TypeTransfer, Prev: prev, Package: name, Owners: owners, Reason: reason}
+			}, signers...)
+			if err != nil {
+				return err
+			}
+			rj := toReceiptJSON(rc)
+			rj.Package = name
+			return g.print(rj, func(w io.Writer) { fmt.Fprintf(w, "transferred %s to %v at log index %d\n", name, owners, rc.Index) })
+		},
+	}
+	transfer.Flags().StringArrayVar(&owners, "owner", nil, "key ID of a new owner (repeatable)")
+	transfer.Flags().StringVar(&reason, "reason", "", "reason code, e.g. key-loss")
+	transfer.Flags().StringVar(&note, "note", "", "a short explanation, kept off the log (erasable)")
+	cmd.AddCommand(
+		op(record.TypeTombstone, "Tombstone a release or a whole package",
+			"Tombstone a release (NAME@VERSION) or a whole package (NAME) for an integrity or\nquality problem, malware or a legal hold. Its content answers 410 (451 for a\nlegal hold) until lifted.", state.TombstoneReasons),
+		op(record.TypeLift, "Lift a tombstone", "Return a tombstoned release or package to the state before the tombstone.", nil),
+		op(record.TypeBanish, "Banish a release or a whole package (terminal)", "Banish a release or a whole package: a legal take-down. The bytes and off-log\ndata are purged, content answers 451, and nothing ever leaves banished.", nil),
+		transfer,
+	)
+	return cmd
+}
