@@ -50,6 +50,7 @@ type Release struct {
 	YankedBy    string      `json:"yankedBy,omitempty"`
 	Note        string      `json:"note,omitempty"`
 	NoteDigest  string      `json:"noteDigest,omitempty"`
+	NoteErased  bool        `json:"noteErased,omitempty"`
 	Content     *ContentRef `json:"content,omitempty"`
 	History     []Event     `json:"history,omitempty"`
 	// For deleted releases: when and by which role.
@@ -185,4 +186,76 @@ type Profile struct {
 	Email string `json:"email,omitempty"`
 	Org   string `json:"org,omitempty"`
 	URL   string `json:"url,omitempty"`
+}
+
+// AdminPayloadType is the DSSE payload type of an operator's signed request
+// to POST /api/v1/admin.
+const AdminPayloadType = "application/vnd.vouch.admin+json"
+
+// AdminRequest is the payload of an operator's signed request. Actions:
+// "erase" with Identity (a key ID) or Attestation (a log index).
+type AdminRequest struct {
+	Action      string  `json:"action"`
+	Identity    string  `json:"identity,omitempty"`
+	Attestation *uint64 `json:"attestation,omitempty"`
+	// Time is when the request was made (RFC 3339); the registry refuses
+	// requests more than ten minutes off its clock.
+	Time string `json:"time"`
+}
+
+// EraseResponse answers an erase request.
+type EraseResponse struct {
+	Profiles   int `json:"profiles"`
+	Notes      int `json:"notes"`
+	Statements int `json:"statements"`
+}
+
+// QueryItem is one entry in the answer to GET /api/v1/query.
+type QueryItem struct {
+	Index         uint64          `json:"index"`
+	Time          time.Time       `json:"time"`
+	Kind          string          `json:"kind"`
+	Type          string          `json:"type"`
+	Package       string          `json:"package,omitempty"`
+	Version       string          `json:"version,omitempty"`
+	Signers       []string        `json:"signers"`
+	Subjects      []string        `json:"subjects,omitempty"`
+	PredicateType string          `json:"predicateType,omitempty"`
+	PayloadDigest string          `json:"payloadDigest,omitempty"`
+	Releases      []ReleaseState  `json:"releases,omitempty"`
+	Fields        map[string]any  `json:"fields,omitempty"`
+	Predicate     map[string]any  `json:"predicate,omitempty"`
+	Erased        bool            `json:"erased,omitempty"`
+	Record        json.RawMessage `json:"record,omitempty"`
+}
+
+// ReleaseState is a release an entry is about, with its state at the
+// query's tree size.
+type ReleaseState struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Status  string `json:"status"`
+}
+
+// QueryResponse answers GET /api/v1/query.
+type QueryResponse struct {
+	Items []QueryItem `json:"items"`
+	// Next is the cursor of the next page; empty when there is none.
+	Next       string      `json:"next,omitempty"`
+	TreeSize   uint64      `json:"treeSize"`
+	Checkpoint *Checkpoint `json:"checkpoint"`
+}
+
+// Attestation answers GET /api/v1/attestations/{index}: the log's
+// reference, and the statement and envelope unless erased.
+type Attestation struct {
+	Index         uint64          `json:"index"`
+	Time          time.Time       `json:"time"`
+	PayloadDigest string          `json:"payloadDigest"`
+	PredicateType string          `json:"predicateType"`
+	Subjects      []string        `json:"subjects"`
+	Signers       []string        `json:"signers"`
+	Erased        bool            `json:"erased"`
+	Statement     json.RawMessage `json:"statement,omitempty"`
+	Envelope      json.RawMessage `json:"envelope,omitempty"`
 }

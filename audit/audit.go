@@ -282,7 +282,7 @@ func (a *auditor) apply(idx uint64, e *record.Entry) *Violation {
 		}
 		return &Violation{Index: idx, Code: "error", Reason: err.Error()}
 	}
-	a.mem.Commit(c)
+	a.mem.Commit(c, idx)
 	for _, id := range c.Identities {
 		if p, err := state.ParseKey(id); err == nil {
 			a.keyCache.Store(id.KeyID, p)

@@ -33,11 +33,16 @@ type Receipt struct {
 	Proof string
 }
 
-// Submission is a write: an envelope, with the off-log note its record
+// Submission is a write: an envelope, with the off-log data its record
 // refers to, if any.
 type Submission struct {
-	Envelope *dsse.Envelope `json:"envelope"`
-	Note     *string        `json:"note,omitempty"`
+	Envelope *dsse.Envelope  `json:"envelope"`
+	Note     *string         `json:"note,omitempty"`
+	Profile  json.RawMessage `json:"profile,omitempty"`
+	Salt     string          `json:"salt,omitempty"`
+	// Signers name registered keys that made an attestation's signatures,
+	// for envelopes whose signing tool labelled them its own way.
+	Signers []string `json:"-"`
 }
 
 // Submit sends an envelope (with its note, if any). With wait, it waits for
@@ -45,7 +50,7 @@ type Submission struct {
 // and the checkpoint's consistency with the held one.
 func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt, error) {
 	var body any = s.Envelope
-	if s.Note != nil {
+	if s.Note != nil || s.Profile != nil {
 		body = s
 	}
 	r, err := postBody(body)
@@ -55,6 +60,9 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 	q := url.Values{}
 	if wait {
 		q.Set("wait", "true")
+	}
+	for _, k := range s.Signers {
+		q.Add("signer", k)
 	}
 	b, _, err := c.do(ctx, http.MethodPost, "/api/v1/entries", q, r, "application/json")
 	if err != nil {

@@ -1,5 +1,77 @@
 package record
 
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	attestation "github.com/in-toto/attestation/go/v1"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/vouchdev/vouch/keys"
+)
+
+// InTotoPayloadType is the DSSE payload type of in-toto statements.
+const InTotoPayloadType = "application/vnd.in-toto+json"
+
+// MaxSubjects is the most sha256 subject digests an attestation may name
+// (they are all written to the log).
+const MaxSubjects = 256
+
+// Statement is the part of an in-toto Statement v1 Vouch works with.
+type Statement struct {
+	PredicateType string
+	// Subjects are the statement's sha256 subject digests, "sha256:<hex>",
+	// sorted and without duplicates. Subjects with other algorithms only
+	// are ignored.
+	Subjects  []string
+	Predicate map[string]any
+}
+
+// ParseStatement parses and validates an in-toto Statement v1 with the
+// in-toto attestation library.
+func ParseStatement(payload []byte) (*Statement, error) {
+	if err := checkJSON(payload); err != nil {
+		return nil, syntaxf("statement: %v", err)
+	}
+	var st attestation.Statement
+	if err := protojson.Unmarshal(payload, &st); err != nil {
+		return nil, syntaxf("statement is not an in-toto Statement: %v", err)
+	}
+	if err := st.Validate(); err != nil {
+		return nil, syntaxf("statement: %v", err)
+	}
+	out := &Statement{PredicateType: st.GetPredicateType(), Predicate: st.GetPredicate().AsMap()}
+	if len(out.PredicateType) > 1024 {
+		return nil, syntaxf("statement: predicateType is longer than 1024 bytes")
+	}
+	for _, s := range st.GetSubject() {
+		h, ok := s.GetDigest()["sha256"]
+		if !ok {
+			continue
+		}
+		d := "sha256:" + strings.ToLower(h)
+		if err := ValidateDigest(d); err != nil {
+			return nil, syntaxf("statement subject: %v", err)
+		}
+		out.Subjects = append(out.Subjects, d)
+	}
+	slices.Sort(out.Subjects)
+	out.Subjects = slices.Compact(out.Subjects)
+	if len(out.Subjects) == 0 {
+		return nil, syntaxf("statement has no sha256 subject digest")
+	}
+	if len(out.Subjects) > MaxSubjects {
+		return nil, syntaxf("statement names %d subjects; the limit is %d", len(out.Subjects), MaxSubjects)
+	}
+	return out, nil
+}
+
 // AttestationRef is what the log holds about an attestation: everything
 // public and verifiable, but not the statement itself, which lives in the
 // blob store where it can be erased.
@@ -12,8 +84,9 @@ type AttestationRef struct {
 	Signatures    []AttestSigRef `json:"signatures"`
 }
 
-// AttestSigRef is one signature of an attestation envelope, with the Vouch
-// key ID of the key that verified it.
+// AttestSigRef is one signature of an attestation envelope, as it was made
+// (keyid as the signing tool labelled it), with the Vouch key ID of the
+// registered key that verified it.
 type AttestSigRef struct {
 	KeyID  string `json:"keyid"`
 	Sig    string `json:"sig"`
@@ -22,14 +95,134 @@ type AttestSigRef struct {
 
 // Validate checks an attestation reference read from a leaf.
 func (a *AttestationRef) Validate() error {
-	if a.PayloadType == "" {
-		return syntaxf("attestation: payloadType is required")
+	if a.PayloadType != InTotoPayloadType {
+		return syntaxf("attestation: payloadType must be %s", InTotoPayloadType)
 	}
 	if err := ValidateDigest(a.PayloadDigest); err != nil {
 		return syntaxf("attestation: payloadDigest: %v", err)
 	}
-	if len(a.Signatures) == 0 {
-		return syntaxf("attestation: no signatures")
+	if a.PayloadSize < 0 {
+		return syntaxf("attestation: negative payloadSize")
+	}
+	if a.PredicateType == "" || len(a.PredicateType) > 1024 {
+		return syntaxf("attestation: predicateType must be 1 to 1024 bytes")
+	}
+	if len(a.Subjects) == 0 || len(a.Subjects) > MaxSubjects {
+		return syntaxf("attestation: 1 to %d subjects", MaxSubjects)
+	}
+	for i, s := range a.Subjects {
+		if err := ValidateDigest(s); err != nil {
+			return syntaxf("attestation: subject: %v", err)
+		}
+		if i > 0 && s <= a.Subjects[i-1] {
+			return syntaxf("attestation: subjects must be sorted and distinct")
+		}
+	}
+	if len(a.Signatures) == 0 || len(a.Signatures) > MaxSignatures {
+		return syntaxf("attestation: 1 to %d signatures", MaxSignatures)
+	}
+	seen := map[string]bool{}
+	for i, s := range a.Signatures {
+		if !keys.ValidID(s.Signer) {
+			return syntaxf("attestation: signature %d: signer is not a key ID", i+1)
+		}
+		if seen[s.Signer] {
+			return syntaxf("attestation: two signatures by %s", s.Signer)
+		}
+		seen[s.Signer] = true
+		if len(s.KeyID) > maxKeyIDLen {
+			return syntaxf("attestation: signature %d: keyid is too long", i+1)
+		}
+		if b, err := base64.StdEncoding.DecodeString(s.Sig); err != nil || len(b) == 0 || len(b) > 1024 {
+			return syntaxf("attestation: signature %d is not base64", i+1)
+		}
 	}
 	return nil
+}
+
+// DedupKey identifies an attestation for replay protection: the same
+// statement signed by the same set of keys is logged once.
+func (a *AttestationRef) DedupKey() string {
+	signers := make([]string, len(a.Signatures))
+	for i, s := range a.Signatures {
+		signers[i] = s.Signer
+	}
+	slices.Sort(signers)
+	h := sha256.Sum256([]byte(a.PayloadDigest + "\n" + strings.Join(signers, ",")))
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// NewAttestationEntry builds the entry for an in-toto envelope (canonical,
+// see CanonicalEnvelope) whose signature i was made by the registered key
+// signers[i]. The signatures are checked by Verify.
+func NewAttestationEntry(env *dsse.Envelope, payload []byte, signers []string) (*Entry, error) {
+	if env.PayloadType != InTotoPayloadType {
+		return nil, syntaxf("payloadType %q is not an in-toto statement (%s)", env.PayloadType, InTotoPayloadType)
+	}
+	st, err := ParseStatement(payload)
+	if err != nil {
+		return nil, err
+	}
+	if len(signers) != len(env.Signatures) {
+		return nil, syntaxf("every signature needs a signer")
+	}
+	ref := &AttestationRef{PayloadType: env.PayloadType, PayloadDigest: Digest(payload), PayloadSize: int64(len(payload)),
+		PredicateType: st.PredicateType, Subjects: st.Subjects}
+	for i, s := range env.Signatures {
+		ref.Signatures = append(ref.Signatures, AttestSigRef{KeyID: s.KeyID, Sig: s.Sig, Signer: signers[i]})
+	}
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Entry{Envelope: env, Payload: payload, Attestation: ref, Statement: st}
+	leaf, err := e.Leaf(e.Time)
+	if err != nil {
+		return nil, err
+	}
+	if len(leaf)+len(`"2006-01-02T15:04:05.999999999Z"`) > MaxLeafSize {
+		return nil, &TooLargeError{Size: len(leaf)}
+	}
+	return e, nil
+}
+
+// AttachBody gives an attestation entry read from the log its statement
+// (the payload kept in the blob store), so that its signatures can be
+// checked: the payload must have the digest and size the log holds, and
+// say what the log says it says.
+func (e *Entry) AttachBody(payload []byte) error {
+	a := e.Attestation
+	if a == nil {
+		return syntaxf("not an attestation")
+	}
+	if Digest(payload) != a.PayloadDigest || int64(len(payload)) != a.PayloadSize {
+		return syntaxf("statement body does not have the digest the log holds")
+	}
+	st, err := ParseStatement(payload)
+	if err != nil {
+		return err
+	}
+	if st.PredicateType != a.PredicateType || !slices.Equal(st.Subjects, a.Subjects) {
+		return syntaxf("statement body does not match the log's predicate type and subjects")
+	}
+	env := &dsse.Envelope{PayloadType: a.PayloadType, Payload: base64.StdEncoding.EncodeToString(payload)}
+	for _, s := range a.Signatures {
+		env.Signatures = append(env.Signatures, dsse.Signature{KeyID: s.KeyID, Sig: s.Sig})
+	}
+	e.Envelope, e.Payload, e.Statement = env, payload, st
+	return nil
+}
+
+// EnvelopeJSON returns the attestation's DSSE envelope as submitted (needs
+// the body).
+func (e *Entry) EnvelopeJSON() ([]byte, error) {
+	if e.Envelope == nil {
+		return nil, syntaxf("no body")
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e.Envelope); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(b.Bytes()), nil
 }

@@ -51,6 +51,9 @@ type Entry struct {
 	Record *Record
 	// Attestation describes an attestation entry.
 	Attestation *AttestationRef
+	// Statement is the parsed statement of an attestation whose body is
+	// present.
+	Statement *Statement
 
 	envJSON []byte
 	signers []string
@@ -200,8 +203,10 @@ func (e *Entry) Verified() bool { return e.signers != nil }
 // Signers returns the key IDs of the signatures, once verified.
 func (e *Entry) Signers() []string { return e.signers }
 
-// Verify checks every signature of a record entry. Keys are looked up first
-// among the keys the record embeds, then with lookup. Every signature must
+// Verify checks every signature of an entry. For a record, keys are
+// looked up first among the keys the record embeds, then with lookup. For an
+// attestation, signature i is checked against the key of its recorded
+// signer; the body must be present (see AttachBody). Every signature must
 // verify; a signature by an unknown key yields *UnknownKeyError, a bad one
 // *SignatureError. Once Verify succeeds, later calls return at once.
 func (e *Entry) Verify(lookup KeyLookup) error {
@@ -209,31 +214,42 @@ func (e *Entry) Verify(lookup KeyLookup) error {
 		return nil
 	}
 	if e.Envelope == nil {
-		return syntaxf("entry has no envelope to verify")
+		return ErrNoBody
 	}
-	embedded := e.Record.EmbeddedKeys()
+	var embedded []*keys.PublicKey
+	if e.Record != nil {
+		embedded = e.Record.EmbeddedKeys()
+	}
 	signers := make([]string, len(e.Envelope.Signatures))
 	for i, s := range e.Envelope.Signatures {
+		want := s.KeyID
+		if e.Attestation != nil {
+			want = e.Attestation.Signatures[i].Signer
+		}
 		var p *keys.PublicKey
 		for _, k := range embedded {
-			if k.ID() == s.KeyID {
+			if k.ID() == want {
 				p = k
 			}
 		}
 		if p == nil {
 			var err error
-			if p, err = lookup(s.KeyID); err != nil {
+			if p, err = lookup(want); err != nil {
 				return err
 			}
 		}
 		if p == nil {
-			return &UnknownKeyError{KeyID: s.KeyID}
+			return &UnknownKeyError{KeyID: want}
 		}
 		if err := VerifySignature(e.Envelope, i, p); err != nil {
 			return err
 		}
-		signers[i] = s.KeyID
+		signers[i] = want
 	}
 	e.signers = signers
 	return nil
 }
+
+// ErrNoBody is returned by Verify for an attestation read from the log
+// without its statement.
+var ErrNoBody = &SyntaxError{Msg: "the attestation's statement is not available"}

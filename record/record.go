@@ -362,3 +362,14 @@ func Hash(payload []byte) string {
 
 // Digest returns "sha256:<hex>" of b; used for notes and content.
 func Digest(b []byte) string { return Hash(b) }
+
+// Commitment returns the salted commitment to an identity profile:
+// "sha256:" + hex of SHA-256(salt ‖ profile), over the exact bytes of the
+// profile JSON. The log holds only the commitment; salt and profile stay
+// off the log, where they can be erased.
+func Commitment(salt, profile []byte) string {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(profile)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}

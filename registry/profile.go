@@ -30,6 +30,7 @@ func (r *Registry) Profile(ctx context.Context, commitment string) (*api.Profile
 // storedProfile is the off-log record of an identity profile: the profile
 // and the salt that makes its commitment unguessable.
 type storedProfile struct {
-	Salt    string      `json:"salt"`
-	Profile api.Profile `json:"profile"`
+	Salt    string          `json:"salt"`
+	Profile api.Profile     `json:"profile"`
+	Raw     json.RawMessage `json:"raw"`
 }

@@ -57,6 +57,8 @@ type Config struct {
 	Operator *keys.PrivateKey
 	// MonitorInterval is how often linked content is re-checked (0: never).
 	MonitorInterval time.Duration
+	// MaxAttestationSize limits an attestation's statement (default 16 MiB).
+	MaxAttestationSize int64
 }
 
 // Registry is a running registry core.
@@ -67,7 +69,10 @@ type Registry struct {
 	queue  chan *pending
 	kick   chan struct{}
 	hashes *lru.Cache[int64, tlog.Hash]
-	keys   sync.Map // key ID -> *keys.PublicKey
+	// statements caches parsed attestation statements by payload digest;
+	// erasure removes entries.
+	statements *lru.Cache[string, *record.Statement]
+	keys       sync.Map // key ID -> *keys.PublicKey
 
 	mu      sync.Mutex
 	latest  *store.CheckpointRow
@@ -107,18 +112,22 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.MaxBlobSize <= 0 {
 		cfg.MaxBlobSize = 1 << 30
 	}
+	if cfg.MaxAttestationSize <= 0 {
+		cfg.MaxAttestationSize = 16 << 20
+	}
 	if cfg.Fetcher == nil {
 		cfg.Fetcher = NewFetchClient(false)
 	}
 	cache, _ := lru.New[int64, tlog.Hash](1 << 20)
 	r := &Registry{
-		cfg:     cfg,
-		st:      cfg.Store,
-		log:     cfg.Logger,
-		queue:   make(chan *pending, 4*cfg.MaxBatch),
-		kick:    make(chan struct{}, 1),
-		hashes:  cache,
-		changed: make(chan struct{}),
+		cfg:        cfg,
+		st:         cfg.Store,
+		log:        cfg.Logger,
+		queue:      make(chan *pending, 4*cfg.MaxBatch),
+		kick:       make(chan struct{}, 1),
+		hashes:     cache,
+		statements: newStatementCache(),
+		changed:    make(chan struct{}),
 	}
 	cp, err := r.st.LatestCheckpoint(ctx)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -137,6 +146,9 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	r.kickIntegrator()
 	return r, nil
 }
+
+// MaxAttestationSize returns the statement size limit.
+func (r *Registry) MaxAttestationSize() int64 { return r.cfg.MaxAttestationSize }
 
 // Origin returns the log's origin.
 func (r *Registry) Origin() string { return r.cfg.LogSigner.Name() }
@@ -323,7 +335,7 @@ func (r *Registry) sequence(batch []*pending) {
 				results[i] = outcome{err: &state.Refusal{Code: state.CodeTooLarge, Msg: err.Error()}}
 				continue
 			}
-			kvs, err := view.record(changes)
+			kvs, err := view.record(changes, env.Index)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
@@ -15,22 +18,28 @@ import (
 const MaxNoteBytes = 4096
 
 // Submission is a parsed write: an entry plus the off-log data that comes
-// with it.
+// with it. An attestation's entry is built once its signers are resolved.
 type Submission struct {
 	Entry  *record.Entry
 	OffLog []store.OffLog
+	// An attestation envelope and its payload, before signer resolution.
+	attEnv     *dsse.Envelope
+	attPayload []byte
 }
 
 // wrapper is the JSON body that carries an envelope with off-log data.
 type wrapper struct {
 	Envelope json.RawMessage `json:"envelope"`
 	Note     *string         `json:"note,omitempty"`
+	Profile  json.RawMessage `json:"profile,omitempty"`
+	Salt     string          `json:"salt,omitempty"`
 }
 
 // ParseSubmission parses the body of POST /api/v1/entries: either a bare
-// DSSE envelope, or {"envelope": ..., "note": "..."} when the record refers
-// to a note kept off the log.
-func ParseSubmission(body []byte) (*Submission, error) {
+// DSSE envelope (a record, or an in-toto attestation), or a wrapper
+// {"envelope": ..., "note": "...", "profile": {...}, "salt": "..."} that
+// carries the off-log data a record refers to.
+func ParseSubmission(body []byte, maxAttestation int64) (*Submission, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(body, &probe); err != nil {
 		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "body is not a JSON object: " + err.Error()}
@@ -49,8 +58,17 @@ func ParseSubmission(body []byte) (*Submission, error) {
 	if err != nil {
 		return nil, asRefusal(err)
 	}
+	if env.PayloadType == record.InTotoPayloadType {
+		if w.Note != nil || w.Profile != nil {
+			return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "an attestation carries no note or profile"}
+		}
+		if int64(len(payload)) > maxAttestation {
+			return nil, &state.Refusal{Code: state.CodeTooLarge, Msg: fmt.Sprintf("statement is %d bytes; the limit is %d", len(payload), maxAttestation)}
+		}
+		return &Submission{attEnv: env, attPayload: payload}, nil
+	}
 	if env.PayloadType != record.PayloadType {
-		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "unsupported payloadType " + env.PayloadType}
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: fmt.Sprintf("unsupported payloadType %q (want %s or %s)", env.PayloadType, record.PayloadType, record.InTotoPayloadType)}
 	}
 	e, err := record.NewRecordEntry(env, payload)
 	if err != nil {
@@ -71,6 +89,18 @@ func ParseSubmission(body []byte) (*Submission, error) {
 		}
 		sub.OffLog = append(sub.OffLog, store.OffLog{Digest: e.Record.Note, Kind: "note", Data: []byte(*w.Note)})
 	}
+	switch {
+	case e.Record.Commitment != "" && w.Profile == nil:
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "the record commits to a profile; send it (profile and salt) in the submission"}
+	case e.Record.Commitment == "" && w.Profile != nil:
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "a profile was sent but the record does not commit to it"}
+	case w.Profile != nil:
+		off, err := profileOffLog(e.Record.Commitment, w.Profile, w.Salt)
+		if err != nil {
+			return nil, err
+		}
+		sub.OffLog = append(sub.OffLog, *off)
+	}
 	return sub, nil
 }
 
@@ -83,11 +113,16 @@ func asRefusal(err error) error {
 	return refusalOf(err)
 }
 
-// Submit parses and appends a submission body.
-func (r *Registry) Submit(ctx context.Context, body []byte) (Receipt, error) {
-	sub, err := ParseSubmission(body)
+// Submit parses and appends a submission body. signerHints name registered
+// keys that may have made an attestation's signatures when the signing tool
+// labelled them with key IDs of its own.
+func (r *Registry) Submit(ctx context.Context, body []byte, signerHints []string) (Receipt, error) {
+	sub, err := ParseSubmission(body, r.cfg.MaxAttestationSize)
 	if err != nil {
 		return Receipt{}, err
+	}
+	if sub.attEnv != nil {
+		return r.appendAttestation(ctx, sub.attEnv, sub.attPayload, signerHints)
 	}
 	return r.Append(ctx, sub.Entry, sub.OffLog)
 }

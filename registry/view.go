@@ -19,6 +19,9 @@ func keyPackage(name string) string      { return "p/" + name }
 func keyRelease(name, ver string) string { return "r/" + name + "@" + ver }
 func prefixReleases(name string) string  { return "r/" + name + "@" }
 func prefixPackages() string             { return "p/" }
+func keyContent(d string) string         { return "c/" + d }
+func keyAttestation(k string) string     { return "a/" + k }
+
 func decode[T any](b []byte) (*T, error) {
 	if b == nil {
 		return nil, nil
@@ -68,10 +71,24 @@ func (v *batchView) Release(name, ver string) (*state.Release, error) {
 func (v *batchView) Operators() (*state.Operators, error) {
 	return lookup[state.Operators](v, keyOperators)
 }
+func (v *batchView) Content(d string) (bool, error) {
+	m, err := lookup[marker](v, keyContent(d))
+	return m != nil, err
+}
+func (v *batchView) Attestation(k string) (bool, error) {
+	m, err := lookup[marker](v, keyAttestation(k))
+	return m != nil, err
+}
+
+// marker records the log index that introduced a content digest or an
+// attestation.
+type marker struct {
+	Index uint64 `json:"index"`
+}
 
 // record notes the changes of an accepted entry in the overlay and returns
 // them encoded for the store.
-func (v *batchView) record(c *state.Changes) ([]store.KV, error) {
+func (v *batchView) record(c *state.Changes, idx uint64) ([]store.KV, error) {
 	var kvs []store.KV
 	put := func(key string, obj any) error {
 		b, err := json.Marshal(obj)
@@ -99,6 +116,16 @@ func (v *batchView) record(c *state.Changes) ([]store.KV, error) {
 	}
 	if c.Operators != nil {
 		if err := put(keyOperators, c.Operators); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range c.Contents {
+		if err := put(keyContent(d), &marker{Index: idx}); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range c.Attestations {
+		if err := put(keyAttestation(k), &marker{Index: idx}); err != nil {
 			return nil, err
 		}
 	}

@@ -63,6 +63,7 @@ func (s *Server) releaseJSON(r *http.Request, rel *state.Release, p *state.Packa
 	if eff == state.StatusYanked {
 		out.YankedBy, out.Reason, out.NoteDigest = rel.YankedBy, rel.Reason, rel.Note
 		out.Note = s.reg.Note(r.Context(), rel.Note)
+		out.NoteErased = rel.Note != "" && out.Note == ""
 	}
 	_, err := s.reg.BlobSize(r.Context(), rel.Digest)
 	out.Content = &api.ContentRef{Href: "/api/v1/blobs/" + rel.Digest, Verified: err == nil}

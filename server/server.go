@@ -21,7 +21,9 @@ import (
 	"github.com/vouchdev/vouch/translog"
 )
 
-// MaxEntryBody is the largest request body POST /api/v1/entries accepts.
+// MaxEntryBody is the largest request body POST /api/v1/entries accepts
+// for a record; attestations may be as large as their statement limit
+// allows.
 const MaxEntryBody = 256 << 10
 
 // Config configures a Server.
@@ -65,6 +67,9 @@ func (s *Server) routes() {
 	route("GET", "/api/v1/identities/{keyId}", s.getIdentity)
 	route("GET", "/api/v1/packages/{path...}", s.getPackage)
 	route("PUT", "/api/v1/blobs/{digest}", s.putBlob)
+	route("GET", "/api/v1/query", s.query)
+	route("GET", "/api/v1/attestations/{index}", s.getAttestation)
+	route("POST", "/api/v1/admin", s.postAdmin)
 	route("GET", "/api/v1/blobs/{digest}", s.getBlob)
 	route("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		_, err := io.WriteString(w, "ok\n")
@@ -227,11 +232,12 @@ func (s *Server) postEntry(w http.ResponseWriter, r *http.Request) error {
 		}
 		wait = b
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEntryBody))
+	limit := max(int64(MaxEntryBody), s.reg.MaxAttestationSize()/3*4+MaxEntryBody)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		return err
 	}
-	rc, err := s.reg.Submit(r.Context(), body)
+	rc, err := s.reg.Submit(r.Context(), body, r.URL.Query()["signer"])
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,11 @@ type View interface {
 	Package(name string) (*Package, error)
 	Release(pkg, version string) (*Release, error)
 	Operators() (*Operators, error)
+	// Content reports whether some release names the content digest.
+	Content(digest string) (bool, error)
+	// Attestation reports whether an attestation with the given dedup key
+	// (record.AttestationRef.DedupKey) is already in the log.
+	Attestation(key string) (bool, error)
 }
 
 // Env is what the state machine knows about the moment an entry is logged.
@@ -38,6 +43,10 @@ type Changes struct {
 	Package    *Package
 	Releases   []*Release
 	Operators  *Operators
+	// Contents are content digests named by a release for the first time.
+	Contents []string
+	// Attestations are the dedup keys of newly logged attestations.
+	Attestations []string
 }
 
 // Apply validates entry e against the state seen through v. It returns the
@@ -528,6 +537,13 @@ func (a *applier) applyPackage() error {
 		}
 		rel.History = []Event{a.event(r.Type, role, signer, "", rel.Status)}
 		a.out.Releases = []*Release{rel}
+		known, err := a.v.Content(r.Digest)
+		if err != nil {
+			return err
+		}
+		if !known {
+			a.out.Contents = []string{r.Digest}
+		}
 		return nil
 	}
 	rel, err := a.release(r.Version)

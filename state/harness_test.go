@@ -61,7 +61,7 @@ func (h *harness) tryEntry(e *record.Entry) error {
 	if err != nil {
 		return err
 	}
-	h.m.Commit(c)
+	h.m.Commit(c, h.index)
 	h.index++
 	return nil
 }

@@ -9,11 +9,16 @@ type Memory struct {
 	// Releases is keyed by "name@version".
 	Releases map[string]*Release
 	Ops      *Operators
+	// Contents and Attestations map content digests and attestation dedup
+	// keys to the log index that introduced them.
+	Contents     map[string]uint64
+	Attestations map[string]uint64
 }
 
 // NewMemory returns an empty state.
 func NewMemory() *Memory {
-	return &Memory{Identities: map[string]*Identity{}, Packages: map[string]*Package{}, Releases: map[string]*Release{}}
+	return &Memory{Identities: map[string]*Identity{}, Packages: map[string]*Package{}, Releases: map[string]*Release{},
+		Contents: map[string]uint64{}, Attestations: map[string]uint64{}}
 }
 
 // Identity implements View.
@@ -28,8 +33,20 @@ func (m *Memory) Release(pkg, ver string) (*Release, error) { return m.Releases[
 // Operators implements View.
 func (m *Memory) Operators() (*Operators, error) { return m.Ops, nil }
 
-// Commit applies accepted changes.
-func (m *Memory) Commit(c *Changes) {
+// Content implements View.
+func (m *Memory) Content(d string) (bool, error) { _, ok := m.Contents[d]; return ok, nil }
+
+// Attestation implements View.
+func (m *Memory) Attestation(k string) (bool, error) { _, ok := m.Attestations[k]; return ok, nil }
+
+// Commit applies the changes accepted at log index idx.
+func (m *Memory) Commit(c *Changes, idx uint64) {
+	for _, d := range c.Contents {
+		m.Contents[d] = idx
+	}
+	for _, k := range c.Attestations {
+		m.Attestations[k] = idx
+	}
 	for _, id := range c.Identities {
 		m.Identities[id.KeyID] = id
 	}

@@ -127,6 +127,9 @@ type Store interface {
 	OffLog(ctx context.Context, digest string) (*OffLog, error)
 	// DeleteOffLog erases off-log data for good.
 	DeleteOffLog(ctx context.Context, digests []string) error
+	// Compact rewrites the database so that no trace of deleted data
+	// remains in its files (SQLite: VACUUM and a truncating WAL checkpoint).
+	Compact(ctx context.Context) error
 	// LeadIntegration tries to become the log's single integrator. It
 	// returns ok=false if another process leads; release gives the role up.
 	LeadIntegration(ctx context.Context) (release func(), ok bool, err error)

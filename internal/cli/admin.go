@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
@@ -15,7 +16,7 @@ import (
 func newAdminCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "admin",
-		Short: "Operator actions: tombstone, lift, banish, transfer",
+		Short: "Operator actions: tombstone, lift, banish, transfer, erase",
 		Long: `Operator actions, signed with an operator key (--key; the registry's first
 operator key is <data>/operator.key). Each is a record on the operator chain.`,
 	}
@@ -105,7 +106,52 @@ operator key is <data>/operator.key). Each is a record on the operator chain.`,
 	transfer.Flags().StringArrayVar(&owners, "owner", nil, "key ID of a new owner (repeatable)")
 	transfer.Flags().StringVar(&reason, "reason", "", "reason code, e.g. key-loss")
 	transfer.Flags().StringVar(&note, "note", "", "a short explanation, kept off the log (erasable)")
+	var eraseID string
+	var eraseAtt int64
+	erase := &cobra.Command{
+		Use:   "erase --identity KEYID | --attestation INDEX",
+		Short: "Erase personal data kept off the log",
+		Long: `Erase off-log data, for instance on a GDPR request. --identity erases the
+identity's profile and salt, the notes of records it signed and the statements
+of attestations it signed; --attestation erases one attestation's statement.
+The log is untouched: every checkpoint, inclusion and consistency proof still
+verifies, and reads show the items as erased. Signed with an operator key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req := &api.AdminRequest{Action: "erase"}
+			switch {
+			case eraseID != "" && eraseAtt < 0:
+				if !keys.ValidID(eraseID) {
+					return fmt.Errorf("--identity %q is not a key ID", eraseID)
+				}
+				req.Identity = eraseID
+			case eraseID == "" && eraseAtt >= 0:
+				idx := uint64(eraseAtt)
+				req.Attestation = &idx
+			default:
+				return fmt.Errorf("give exactly one of --identity and --attestation")
+			}
+			signers, err := g.signers()
+			if err != nil {
+				return err
+			}
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			rep, err := c.Admin(cmd.Context(), req, signers...)
+			if err != nil {
+				return err
+			}
+			return g.print(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "erased %d profiles, %d notes, %d statements\n", rep.Profiles, rep.Notes, rep.Statements)
+			})
+		},
+	}
+	erase.Flags().StringVar(&eraseID, "identity", "", "key ID whose off-log data to erase")
+	erase.Flags().Int64Var(&eraseAtt, "attestation", -1, "log index of an attestation whose statement to erase")
 	cmd.AddCommand(
+		erase,
 		op(record.TypeTombstone, "Tombstone a release or a whole package",
 			"Tombstone a release (NAME@VERSION) or a whole package (NAME) for an integrity or\nquality problem, malware or a legal hold. Its content answers 410 (451 for a\nlegal hold) until lifted.", state.TombstoneReasons),
 		op(record.TypeLift, "Lift a tombstone", "Return a tombstoned release or package to the state before the tombstone.", nil),

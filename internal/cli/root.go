@@ -91,6 +91,9 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 		newShowCmd(g),
 		newAdminCmd(g),
 		newAuditCmd(g),
+		newAttestCmd(g),
+		newQueryCmd(g),
+		newVerifyCmd(g),
 	)
 	root.AddCommand(newTransitionCmds(g)...)
 	return root

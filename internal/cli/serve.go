@@ -31,6 +31,7 @@ type serveFlags struct {
 	maxBlobSize  int64
 	fetchPrivate bool
 	monitor      time.Duration
+	maxAttest    int64
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -58,6 +59,7 @@ start-up time does not depend on the size of the log.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.Int64Var(&f.maxBlobSize, "max-blob-size", 1<<30, "largest content accepted, uploaded or linked, in bytes")
 	fl.BoolVar(&f.fetchPrivate, "fetch-private-urls", false, "allow linked content on loopback and private networks (off: the registry fetches only from public addresses)")
+	fl.Int64Var(&f.maxAttest, "max-attestation-size", 16<<20, "largest attestation statement accepted, in bytes")
 	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
 	return cmd
 }
@@ -81,8 +83,8 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return err
 	}
 	defer st.Close()
-	if f.maxBlobSize <= 0 {
-		return errors.New("--max-blob-size must be positive")
+	if f.maxBlobSize <= 0 || f.maxAttest <= 0 {
+		return errors.New("--max-blob-size and --max-attestation-size must be positive")
 	}
 	blobs, err := blob.OpenDir(filepath.Join(f.data, datadir.BlobDir))
 	if err != nil {
@@ -91,7 +93,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	reg, err := registry.Open(ctx, registry.Config{
 		Store: st, LogSigner: dir.LogSigner, Logger: logger,
 		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: registry.NewFetchClient(f.fetchPrivate),
-		Operator: dir.OperatorKey, MonitorInterval: f.monitor,
+		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest,
 	})
 	if err != nil {
 		return err

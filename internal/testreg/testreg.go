@@ -35,6 +35,8 @@ type Options struct {
 	Now func() time.Time
 	// MaxBlobSize limits content (default 1 GiB).
 	MaxBlobSize int64
+	// MaxAttestationSize limits statements (default 16 MiB).
+	MaxAttestationSize int64
 	// Logger receives the registry's logs (default: discarded unless
 	// VOUCH_TEST_LOG is set).
 	Logger *slog.Logger
@@ -84,7 +86,8 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, Logger: o.Logger, Now: o.Now,
-		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, Fetcher: registry.NewFetchClient(true), Operator: d.OperatorKey})
+		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
+		Fetcher: registry.NewFetchClient(true), Operator: d.OperatorKey})
 	if err != nil {
 		t.Fatal(err)
 	}

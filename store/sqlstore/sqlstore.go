@@ -39,6 +39,8 @@ type dialect struct {
 	lockIntegrate string
 	// lead implements store.Store.LeadIntegration.
 	lead func(ctx context.Context, db *DB) (func(), bool, error)
+	// compact implements store.Store.Compact.
+	compact func(ctx context.Context, db *DB) error
 }
 
 // q rewrites ? placeholders for the dialect.
@@ -539,6 +541,14 @@ func (db *DB) DeleteOffLog(ctx context.Context, digests []string) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// Compact implements store.Store.
+func (db *DB) Compact(ctx context.Context) error {
+	if db.d.compact == nil {
+		return nil
+	}
+	return db.d.compact(ctx, db)
 }
 
 // LeadIntegration implements store.Store.

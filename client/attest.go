@@ -1,0 +1,221 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/translog"
+)
+
+// QueryParams are the filters of the query over every entry (see
+// docs/api.md); empty fields do not filter.
+type QueryParams struct {
+	Package, Version, Subject, Signer, PredicateType, Kind, Type, State string
+	Where, Order, Cursor                                                string
+	Since, Until                                                        time.Time
+	From, To                                                            uint64
+	Limit                                                               int
+	Predicate                                                           bool
+	At                                                                  At
+}
+
+func (p *QueryParams) values() url.Values {
+	q := p.At.values()
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("package", p.Package)
+	set("version", p.Version)
+	set("subject", p.Subject)
+	set("signer", p.Signer)
+	set("predicateType", p.PredicateType)
+	set("kind", p.Kind)
+	set("type", p.Type)
+	set("state", p.State)
+	set("where", p.Where)
+	set("order", p.Order)
+	set("cursor", p.Cursor)
+	if !p.Since.IsZero() {
+		q.Set("since", p.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !p.Until.IsZero() {
+		q.Set("until", p.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if p.From > 0 {
+		q.Set("from", strconv.FormatUint(p.From, 10))
+	}
+	if p.To > 0 {
+		q.Set("to", strconv.FormatUint(p.To, 10))
+	}
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.Predicate {
+		q.Set("predicate", "true")
+	}
+	if p.Cursor != "" {
+		q.Del("at")
+		q.Del("asof")
+	}
+	return q
+}
+
+// Query runs one page of the query and verifies the checkpoint it answers
+// for.
+func (c *Client) Query(ctx context.Context, p *QueryParams) (*api.QueryResponse, *translog.Checkpoint, error) {
+	var qr api.QueryResponse
+	if err := c.getJSON(ctx, "/api/v1/query", p.values(), &qr); err != nil {
+		return nil, nil, err
+	}
+	if qr.Checkpoint == nil {
+		return nil, nil, errors.New("the registry's answer carries no checkpoint")
+	}
+	cp, err := c.VerifyCheckpoint(ctx, qr.Checkpoint.Note)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &qr, cp, nil
+}
+
+// Attestation is an attestation proven in the log, with its statement's
+// signatures checked unless the statement was erased.
+type Attestation struct {
+	Index         uint64
+	Time          time.Time
+	PredicateType string
+	Subjects      []string
+	Signers       []string
+	// Statement is the statement JSON, and Predicate its predicate; nil
+	// when erased.
+	Statement json.RawMessage
+	Predicate map[string]any
+	Erased    bool
+	// Verified: the statement has the digest the log holds and every
+	// signature verifies with its signer's registered key.
+	Verified bool
+}
+
+// Attestation fetches the attestation at index, proves its entry included
+// in cp, and checks its statement and signatures against the keys of its
+// signers.
+func (c *Client) Attestation(ctx context.Context, index uint64, cp *translog.Checkpoint, ids *IdentityCache) (*Attestation, error) {
+	var aj api.Attestation
+	if err := c.getJSON(ctx, "/api/v1/attestations/"+strconv.FormatUint(index, 10), nil, &aj); err != nil {
+		return nil, err
+	}
+	le, err := c.EntryIn(ctx, index, cp)
+	if err != nil {
+		return nil, err
+	}
+	e, err := record.ParseLeaf(le.Leaf)
+	if err != nil {
+		return nil, err
+	}
+	if e.Attestation == nil {
+		return nil, fmt.Errorf("entry %d is not an attestation", index)
+	}
+	out := &Attestation{Index: index, Time: e.Time, PredicateType: e.Attestation.PredicateType, Subjects: e.Attestation.Subjects, Erased: aj.Erased}
+	for _, s := range e.Attestation.Signatures {
+		out.Signers = append(out.Signers, s.Signer)
+	}
+	if aj.Erased {
+		return out, nil
+	}
+	if err := e.AttachBody(aj.Statement); err != nil {
+		return nil, fmt.Errorf("attestation %d: %w", index, err)
+	}
+	if err := e.Verify(ids.Lookup(ctx)); err != nil {
+		return nil, fmt.Errorf("attestation %d: %w", index, err)
+	}
+	out.Statement, out.Predicate, out.Verified = aj.Statement, e.Statement.Predicate, true
+	return out, nil
+}
+
+// IdentityCache fetches the public keys of registered identities, checking
+// that each key hashes to its key ID.
+type IdentityCache struct {
+	c    *Client
+	keys map[string]*keys.PublicKey
+}
+
+// NewIdentityCache returns an empty cache.
+func (c *Client) NewIdentityCache() *IdentityCache {
+	return &IdentityCache{c: c, keys: map[string]*keys.PublicKey{}}
+}
+
+// Lookup returns a record.KeyLookup backed by the registry.
+func (ic *IdentityCache) Lookup(ctx context.Context) record.KeyLookup {
+	return func(id string) (*keys.PublicKey, error) {
+		if p, ok := ic.keys[id]; ok {
+			return p, nil
+		}
+		ident, err := ic.c.Identity(ctx, id, At{})
+		if IsCode(err, "unknown_identity") {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		p, err := keys.ParsePublicBase64(ident.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		if p.ID() != id {
+			return nil, fmt.Errorf("the registry returned a key with ID %s for identity %s", p.ID(), id)
+		}
+		ic.keys[id] = p
+		return p, nil
+	}
+}
+
+// NewProfile makes the off-log profile of an identity: a fresh random salt,
+// the profile's exact JSON, and the commitment the identity record carries.
+func NewProfile(p api.Profile) (profile json.RawMessage, salt, commitment string, err error) {
+	profile, err = json.Marshal(p)
+	if err != nil {
+		return nil, "", "", err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, "", "", err
+	}
+	return profile, base64.StdEncoding.EncodeToString(raw), record.Commitment(raw, profile), nil
+}
+
+// Admin sends an operator's signed request.
+func (c *Client) Admin(ctx context.Context, req *api.AdminRequest, signers ...*keys.PrivateKey) (*api.EraseResponse, error) {
+	if req.Time == "" {
+		req.Time = time.Now().UTC().Format(time.RFC3339)
+	}
+	payload, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	env, err := record.Sign(api.AdminPayloadType, payload, signers...)
+	if err != nil {
+		return nil, err
+	}
+	body, err := postBody(env)
+	if err != nil {
+		return nil, err
+	}
+	b, _, err := c.do(ctx, http.MethodPost, "/api/v1/admin", nil, body, "application/json")
+	if err != nil {
+		return nil, err
+	}
+	var out api.EraseResponse
+	return &out, json.Unmarshal(b, &out)
+}

@@ -1,0 +1,273 @@
+// Package policy evaluates verification policies: a YAML file of named CEL
+// rules (cel.dev/cel-go) over the verified evidence about a release. "require"
+// rules must hold; "deny" rules must not. Named key sets make "signed by a
+// trusted key" easy to write.
+//
+// Example:
+//
+//	keys:
+//	  owners: [sha256:1fa3…]
+//	require:
+//	  - name: published
+//	    rule: release.status == "published"
+//	  - name: owner-signed
+//	    rule: release.signers.exists(k, k in keys.owners)
+//	deny:
+//	  - name: yanked-or-removed
+//	    rule: release.status in ["yanked", "deleted", "tombstoned", "banished"]
+//
+// The variables are documented in docs/policies.md.
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/keys"
+)
+
+// Rule is one named rule.
+type Rule struct {
+	Name    string `yaml:"name"`
+	Rule    string `yaml:"rule"`
+	Message string `yaml:"message,omitempty"`
+	prg     cel.Program
+}
+
+// Policy is a parsed, compiled policy.
+type Policy struct {
+	Keys    map[string][]string `yaml:"keys"`
+	Require []*Rule             `yaml:"require"`
+	Deny    []*Rule             `yaml:"deny"`
+}
+
+// Default is the policy used when none is given: the release is published.
+const Default = `
+require:
+  - name: published
+    rule: release.status == "published"
+    message: the release must be published (not staged, yanked or removed)
+`
+
+func env() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("release", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("attestations", cel.ListType(cel.MapType(cel.StringType, cel.DynType))),
+		cel.Variable("artifact", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("keys", cel.MapType(cel.StringType, cel.ListType(cel.StringType))),
+		cel.Variable("checkpoint", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("now", cel.TimestampType),
+	)
+}
+
+// Load reads and compiles a policy file.
+func Load(path string) (*Policy, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Parse parses and compiles a policy; every rule must compile to a boolean.
+func Parse(b []byte) (*Policy, error) {
+	var p Policy
+	d := yaml.NewDecoder(bytes.NewReader(b))
+	d.KnownFields(true)
+	if err := d.Decode(&p); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if len(p.Require)+len(p.Deny) == 0 {
+		return nil, errors.New("policy has no rules (require: or deny:)")
+	}
+	for name, ks := range p.Keys {
+		for _, k := range ks {
+			if !keys.ValidID(k) {
+				return nil, fmt.Errorf("policy: keys.%s: %q is not a key ID", name, k)
+			}
+		}
+	}
+	e, err := env()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, r := range append(append([]*Rule{}, p.Require...), p.Deny...) {
+		if r.Name == "" || r.Rule == "" {
+			return nil, errors.New("policy: every rule needs a name and a rule")
+		}
+		if seen[r.Name] {
+			return nil, fmt.Errorf("policy: two rules are named %q", r.Name)
+		}
+		seen[r.Name] = true
+		ast, iss := e.Compile(r.Rule)
+		if iss.Err() != nil {
+			return nil, fmt.Errorf("policy rule %q: %w", r.Name, iss.Err())
+		}
+		if ast.OutputType() != cel.BoolType {
+			return nil, fmt.Errorf("policy rule %q must be boolean, not %s", r.Name, ast.OutputType())
+		}
+		if r.prg, err = e.Program(ast, cel.CostLimit(10_000_000)); err != nil {
+			return nil, fmt.Errorf("policy rule %q: %w", r.Name, err)
+		}
+	}
+	if p.Keys == nil {
+		p.Keys = map[string][]string{}
+	}
+	return &p, nil
+}
+
+// Result is the outcome of one rule.
+type Result struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"` // "require", "deny" or "check"
+	Pass bool   `json:"pass"`
+	Why  string `json:"why"`
+}
+
+// Verdict is the outcome of a whole verification.
+type Verdict struct {
+	Pass    bool     `json:"pass"`
+	Results []Result `json:"results"`
+}
+
+// Input is what a policy is evaluated over.
+type Input struct {
+	Evidence *client.Evidence
+	// ArtifactDigest is the digest of the file the user has, if given.
+	ArtifactDigest string
+}
+
+// vars builds the CEL variables from the evidence.
+func (p *Policy) vars(in *Input) map[string]any {
+	ev := in.Evidence
+	r := ev.Release
+	var signers []string
+	var history []any
+	for _, rec := range ev.Records {
+		history = append(history, map[string]any{"index": int64(rec.Index), "action": rec.Type, "role": rec.Role, "signers": rec.Signers})
+		if rec.Type == "release" {
+			signers = append(signers, rec.Signers...)
+		}
+	}
+	rel := map[string]any{
+		"package": r.Package, "version": r.Version, "status": r.Status, "digest": r.Digest, "size": r.Size,
+		"mediaType": r.MediaType, "url": r.URL, "yankedBy": r.YankedBy, "reason": r.Reason,
+		"signers": nonNil(signers), "owners": nonNil(ev.Owners), "history": nonNilAny(history),
+	}
+	if r.PublishedAt != nil {
+		rel["publishedAt"] = *r.PublishedAt
+	}
+	var atts []map[string]any
+	for _, a := range ev.Attestations {
+		f := a.Fields()
+		if f == nil {
+			f = map[string]any{}
+		}
+		pr := a.Predicate
+		if pr == nil {
+			pr = map[string]any{}
+		}
+		atts = append(atts, map[string]any{"index": int64(a.Index), "time": a.Time, "predicateType": a.PredicateType,
+			"signers": nonNil(a.Signers), "subjects": nonNil(a.Subjects), "predicate": pr, "fields": f,
+			"verified": a.Verified, "erased": a.Erased})
+	}
+	if atts == nil {
+		atts = []map[string]any{}
+	}
+	art := map[string]any{"given": in.ArtifactDigest != "", "digest": in.ArtifactDigest, "matches": in.ArtifactDigest == r.Digest}
+	return map[string]any{"release": rel, "attestations": atts, "artifact": art, "keys": p.Keys,
+		"checkpoint": map[string]any{"size": int64(ev.Checkpoint.Size), "origin": ev.Checkpoint.Origin}, "now": time.Now()}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nonNilAny(s []any) []any {
+	if s == nil {
+		return []any{}
+	}
+	return s
+}
+
+// Evaluate evaluates every rule. The verdict passes only if every require
+// rule holds, no deny rule holds, and a given artifact matches the release's
+// digest.
+func (p *Policy) Evaluate(in *Input) *Verdict {
+	v := &Verdict{Pass: true}
+	vars := p.vars(in)
+	if in.ArtifactDigest != "" {
+		r := Result{Name: "artifact-digest", Kind: "check", Pass: in.ArtifactDigest == in.Evidence.Release.Digest}
+		if r.Pass {
+			r.Why = "the file's digest is the release's " + in.ArtifactDigest
+		} else {
+			r.Why = fmt.Sprintf("the file's digest is %s, the release's is %s", in.ArtifactDigest, in.Evidence.Release.Digest)
+		}
+		v.add(r)
+	}
+	for _, r := range p.Require {
+		ok, err := eval(r, vars)
+		res := Result{Name: r.Name, Kind: "require", Pass: ok && err == nil}
+		switch {
+		case err != nil:
+			res.Why = "could not be evaluated: " + err.Error()
+		case ok:
+			res.Why = "holds: " + r.Rule
+		default:
+			res.Why = "does not hold: " + r.Rule
+			if r.Message != "" {
+				res.Why = r.Message + " (" + res.Why + ")"
+			}
+		}
+		v.add(res)
+	}
+	for _, r := range p.Deny {
+		hit, err := eval(r, vars)
+		res := Result{Name: r.Name, Kind: "deny", Pass: !hit && err == nil}
+		switch {
+		case err != nil:
+			res.Why = "could not be evaluated: " + err.Error()
+		case hit:
+			res.Why = "denied: " + r.Rule
+			if r.Message != "" {
+				res.Why = r.Message + " (" + res.Why + ")"
+			}
+		default:
+			res.Why = "not triggered: " + r.Rule
+		}
+		v.add(res)
+	}
+	return v
+}
+
+func (v *Verdict) add(r Result) {
+	v.Results = append(v.Results, r)
+	v.Pass = v.Pass && r.Pass
+}
+
+func eval(r *Rule, vars map[string]any) (bool, error) {
+	out, _, err := r.prg.Eval(vars)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("result is %T, not a boolean", out.Value())
+	}
+	return b, nil
+}

@@ -1,0 +1,174 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/blob"
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/predicate"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/store"
+)
+
+// resolveSigners finds, for every signature of an attestation envelope, the
+// registered key that made it: the key its keyid names if that is a Vouch key
+// ID, else the first of the hinted keys whose signature check passes.
+func (r *Registry) resolveSigners(ctx context.Context, env *dsse.Envelope, hints []string) ([]string, error) {
+	lookup := r.lookupKey(ctx)
+	signers := make([]string, len(env.Signatures))
+	for i, s := range env.Signatures {
+		if keys.ValidID(s.KeyID) {
+			if p, err := lookup(s.KeyID); err != nil {
+				return nil, &UnavailableError{err}
+			} else if p != nil {
+				signers[i] = s.KeyID
+				continue
+			}
+		}
+		for _, h := range hints {
+			p, err := lookup(h)
+			if err != nil {
+				return nil, &UnavailableError{err}
+			}
+			if p != nil && record.VerifySignature(env, i, p) == nil {
+				signers[i] = h
+				break
+			}
+		}
+		if signers[i] == "" {
+			return nil, &state.Refusal{Code: state.CodeUnknownKey, Msg: fmt.Sprintf(
+				"signature %d (keyid %q) was made by no registered key: register the key, and if the signing tool labels signatures its own way, name the key with signer=<key ID>", i+1, s.KeyID)}
+		}
+	}
+	return signers, nil
+}
+
+// appendAttestation resolves an attestation's signers, checks its
+// signatures and predicate, stores its statement in the blob store and logs
+// the attestation's reference.
+func (r *Registry) appendAttestation(ctx context.Context, env *dsse.Envelope, payload []byte, hints []string) (Receipt, error) {
+	if len(hints) > record.MaxSignatures {
+		return Receipt{}, &state.Refusal{Code: state.CodeMalformed, Msg: "too many signer hints"}
+	}
+	for _, h := range hints {
+		if !keys.ValidID(h) {
+			return Receipt{}, &state.Refusal{Code: state.CodeMalformed, Msg: fmt.Sprintf("signer %q is not a key ID", h)}
+		}
+	}
+	signers, err := r.resolveSigners(ctx, env, hints)
+	if err != nil {
+		return Receipt{}, err
+	}
+	e, err := record.NewAttestationEntry(env, payload, signers)
+	if err != nil {
+		return Receipt{}, asRefusal(err)
+	}
+	if err := predicate.Validate(e.Statement.PredicateType, e.Statement.Predicate); err != nil {
+		return Receipt{}, &state.Refusal{Code: state.CodeMalformed, Msg: err.Error()}
+	}
+	if err := e.Verify(r.lookupKey(ctx)); err != nil {
+		if rf, ok := state.AsRefusal(refusalOf(err)); ok {
+			return Receipt{}, rf
+		}
+		return Receipt{}, &UnavailableError{err}
+	}
+	if r.cfg.Blobs == nil {
+		return Receipt{}, &UnavailableError{errors.New("this registry has no blob store for statements")}
+	}
+	digest := e.Attestation.PayloadDigest
+	_, statErr := r.blobs().Stat(ctx, digest)
+	if _, err := r.blobs().Put(ctx, digest, bytes.NewReader(payload), int64(len(payload))); err != nil {
+		return Receipt{}, &UnavailableError{err}
+	}
+	rc, err := r.Append(ctx, e, nil)
+	if rf, ok := state.AsRefusal(err); ok && errors.Is(statErr, blob.ErrNotFound) && rf.Code != state.CodeConflict {
+		// The statement was stored for this submission only.
+		r.blobs().Delete(ctx, digest)
+	}
+	return rc, err
+}
+
+// Statement returns an attestation's statement body, or erased=true if it
+// was erased from the blob store.
+func (r *Registry) Statement(ctx context.Context, ref *record.AttestationRef) (body []byte, erased bool, err error) {
+	if r.cfg.Blobs == nil {
+		return nil, true, nil
+	}
+	b, err := r.blobs().Open(ctx, ref.PayloadDigest)
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer b.Close()
+	body, err = io.ReadAll(io.LimitReader(b, ref.PayloadSize+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if record.Digest(body) != ref.PayloadDigest {
+		return nil, false, fmt.Errorf("stored statement %s is corrupt", ref.PayloadDigest)
+	}
+	return body, false, nil
+}
+
+// AttestationAt returns the attestation entry at a log index, with its body
+// attached unless erased.
+func (r *Registry) AttestationAt(ctx context.Context, index uint64) (*record.Entry, bool, error) {
+	row, err := r.st.Entry(ctx, index)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, notFound("entry %d", index)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	e, err := record.ParseLeaf(row.Leaf)
+	if err != nil {
+		return nil, false, err
+	}
+	if e.Attestation == nil {
+		return nil, false, invalidf("entry %d is a %s record, not an attestation", index, e.Record.Type)
+	}
+	body, erased, err := r.Statement(ctx, e.Attestation)
+	if err != nil || erased {
+		return e, erased, err
+	}
+	if err := e.AttachBody(body); err != nil {
+		return nil, false, err
+	}
+	return e, false, nil
+}
+
+// profileOffLog checks a profile against the commitment a record makes to
+// it and returns the off-log data to store: commitment = sha256(salt ‖
+// profile), over the exact bytes of the profile JSON.
+func profileOffLog(commitment string, profile json.RawMessage, salt string) (*store.OffLog, error) {
+	if len(profile) > 2048 {
+		return nil, &state.Refusal{Code: state.CodeTooLarge, Msg: "profile is larger than 2048 bytes"}
+	}
+	var p api.Profile
+	d := json.NewDecoder(bytes.NewReader(profile))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&p); err != nil {
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "profile: " + err.Error() + " (fields: name, email, org, url)"}
+	}
+	rawSalt, err := base64.StdEncoding.DecodeString(salt)
+	if err != nil || len(rawSalt) < 16 {
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "salt must be at least 16 random bytes, base64"}
+	}
+	if got := record.Commitment(rawSalt, profile); got != commitment {
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "the profile and salt do not match the record's commitment"}
+	}
+	data, _ := json.Marshal(storedProfile{Salt: salt, Profile: p, Raw: profile})
+	return &store.OffLog{Digest: commitment, Kind: "profile", Data: data}, nil
+}

@@ -1,0 +1,114 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/store"
+)
+
+// EraseReport says what an erasure removed.
+type EraseReport struct {
+	Profiles   int `json:"profiles"`
+	Notes      int `json:"notes"`
+	Statements int `json:"statements"`
+}
+
+// EraseIdentity erases everything off the log that belongs to an identity:
+// its profile and salt, the notes of the records it signed, and the
+// statements of the attestations it signed. The log itself is untouched, so
+// every checkpoint and proof still verifies; reads show the items as erased.
+func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseReport, error) {
+	id, err := getState[state.Identity](ctx, r, keyIdentity(keyID), maxSize)
+	if err != nil {
+		return nil, err
+	}
+	if id == nil {
+		return nil, notFound("identity %s", keyID)
+	}
+	rep := &EraseReport{}
+	var digests []string
+	// Every key of the identity's rotation chain shares its profile.
+	if id.Commitment != "" {
+		digests = append(digests, id.Commitment)
+		rep.Profiles++
+	}
+	var statements []string
+	after := (*uint64)(nil)
+	for {
+		rows, err := r.st.Query(ctx, &store.Query{Size: maxSize, Signer: keyID, After: after, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, row := range rows {
+			e, err := record.ParseLeaf(row.Leaf)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case e.Record != nil && e.Record.Note != "" && !slices.Contains(digests, e.Record.Note):
+				digests = append(digests, e.Record.Note)
+				rep.Notes++
+			case e.Record != nil && e.Record.Commitment != "" && !slices.Contains(digests, e.Record.Commitment):
+				digests = append(digests, e.Record.Commitment)
+				rep.Profiles++
+			case e.Attestation != nil && !slices.Contains(statements, e.Attestation.PayloadDigest):
+				statements = append(statements, e.Attestation.PayloadDigest)
+			}
+		}
+		if len(rows) < 1000 {
+			break
+		}
+		last := rows[len(rows)-1].Index
+		after = &last
+	}
+	if err := r.st.DeleteOffLog(ctx, digests); err != nil {
+		return nil, err
+	}
+	for _, d := range statements {
+		if err := r.eraseStatement(ctx, d); err != nil {
+			return nil, err
+		}
+		rep.Statements++
+	}
+	if err := r.st.Compact(ctx); err != nil {
+		return nil, fmt.Errorf("compacting the database after erasure: %w", err)
+	}
+	r.log.Info("erased an identity's off-log data", "identity", keyID, "profiles", rep.Profiles, "notes", rep.Notes, "statements", rep.Statements)
+	return rep, nil
+}
+
+// EraseAttestation erases the statement of the attestation at a log index.
+func (r *Registry) EraseAttestation(ctx context.Context, index uint64) (*EraseReport, error) {
+	row, err := r.st.Entry(ctx, index)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("entry %d", index)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e, err := record.ParseLeaf(row.Leaf)
+	if err != nil {
+		return nil, err
+	}
+	if e.Attestation == nil {
+		return nil, invalidf("entry %d is not an attestation", index)
+	}
+	if err := r.eraseStatement(ctx, e.Attestation.PayloadDigest); err != nil {
+		return nil, err
+	}
+	r.log.Info("erased an attestation's statement", "index", index)
+	return &EraseReport{Statements: 1}, nil
+}
+
+func (r *Registry) eraseStatement(ctx context.Context, digest string) error {
+	r.statements.Remove(digest)
+	if r.cfg.Blobs == nil {
+		return nil
+	}
+	return r.blobs().Delete(ctx, digest)
+}

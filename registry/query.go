@@ -1,0 +1,267 @@
+package registry
+
+import (
+	"context"
+	"slices"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/vouchdev/vouch/predicate"
+	"github.com/vouchdev/vouch/query"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/store"
+)
+
+// QueryRequest is one page of the query over every entry.
+type QueryRequest struct {
+	// Size is the tree size the query answers for (resolved by the caller).
+	Size uint64
+	// Filter holds the indexed filters; its Size, After, Desc and Limit are
+	// set by Query.
+	Filter store.Query
+	// State keeps entries about a release in this (effective) state.
+	State string
+	// Include shows entries about staged, yanked and removed releases.
+	Include state.Include
+	// Where is a compiled CEL filter, or nil.
+	Where *query.Filter
+	// Bodies asks for the statements of attestations (predicate, fields).
+	Bodies bool
+	Desc   bool
+	After  *uint64
+	Limit  int
+}
+
+// ReleaseRef is a release an entry is about, with its state.
+type ReleaseRef struct {
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Status  string `json:"status"`
+}
+
+// QueryItem is one entry in a query's answer.
+type QueryItem struct {
+	Row      *store.EntryRow
+	Entry    *record.Entry
+	Releases []ReleaseRef
+	// For attestations: the predicate, its typed fields, and whether the
+	// statement was erased.
+	Predicate map[string]any
+	Fields    map[string]any
+	Erased    bool
+}
+
+// maxScan bounds the rows one query page examines; a page may hold fewer
+// than Limit items and still have a next cursor.
+const maxScan = 5000
+
+// Query runs one page of the query over every entry: the indexed filters in
+// the store, then the state, include and where= filters here. It returns the
+// items and, if there may be more, the cursor to continue after.
+func (r *Registry) Query(ctx context.Context, req *QueryRequest) ([]*QueryItem, *uint64, error) {
+	limit := req.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q := req.Filter
+	q.Size, q.Desc, q.After = req.Size, req.Desc, req.After
+	qc := &queryCtx{r: r, size: req.Size, rels: map[string][]ReleaseRef{}}
+	var out []*QueryItem
+	scanned := 0
+	for {
+		q.Limit = min(2*limit+16, maxScan-scanned)
+		rows, err := r.st.Query(ctx, &q)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, row := range rows {
+			scanned++
+			last := row.Index
+			q.After = &last
+			it, ok, err := qc.item(ctx, row, req)
+			if err != nil {
+				return nil, nil, err
+			}
+			if ok {
+				out = append(out, it)
+				if len(out) == limit {
+					return out, &last, nil
+				}
+			}
+		}
+		if len(rows) < q.Limit {
+			return out, nil, nil // the index has no more rows
+		}
+		if scanned >= maxScan {
+			return out, q.After, nil
+		}
+	}
+}
+
+// queryCtx caches what one query looks up repeatedly.
+type queryCtx struct {
+	r    *Registry
+	size uint64
+	rels map[string][]ReleaseRef // "pkg@ver" or a content digest -> releases
+}
+
+// releaseState returns the effective state of one release at the query's size.
+func (qc *queryCtx) release(ctx context.Context, pkg, ver string) ([]ReleaseRef, error) {
+	k := pkg + "@" + ver
+	if v, ok := qc.rels[k]; ok {
+		return v, nil
+	}
+	rel, p, err := qc.r.ReleaseAt(ctx, pkg, ver, qc.size)
+	if err != nil {
+		return nil, err
+	}
+	var out []ReleaseRef
+	if rel != nil {
+		out = []ReleaseRef{{Package: pkg, Version: ver, Status: rel.Effective(p)}}
+	}
+	qc.rels[k] = out
+	return out, nil
+}
+
+// content returns the releases whose content is digest, at the query's size.
+func (qc *queryCtx) content(ctx context.Context, digest string) ([]ReleaseRef, error) {
+	if v, ok := qc.rels[digest]; ok {
+		return v, nil
+	}
+	rows, err := qc.r.st.Query(ctx, &store.Query{Size: qc.size, Subject: digest, Type: record.TypeRelease, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	var out []ReleaseRef
+	for _, row := range rows {
+		rs, err := qc.release(ctx, row.Package, row.Version)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	qc.rels[digest] = out
+	return out, nil
+}
+
+func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *QueryRequest) (*QueryItem, bool, error) {
+	e, err := record.ParseLeaf(row.Leaf)
+	if err != nil {
+		return nil, false, err
+	}
+	it := &QueryItem{Row: row, Entry: e}
+	switch {
+	case e.Attestation != nil:
+		for _, d := range e.Attestation.Subjects {
+			rs, err := qc.content(ctx, d)
+			if err != nil {
+				return nil, false, err
+			}
+			it.Releases = append(it.Releases, rs...)
+		}
+	case row.Version != "":
+		if it.Releases, err = qc.release(ctx, row.Package, row.Version); err != nil {
+			return nil, false, err
+		}
+	}
+	if len(it.Releases) > 0 {
+		shown := false
+		for _, rr := range it.Releases {
+			shown = shown || req.Include.Shows(rr.Status)
+		}
+		if !shown {
+			return nil, false, nil
+		}
+	}
+	if req.State != "" && !slices.ContainsFunc(it.Releases, func(rr ReleaseRef) bool { return rr.Status == req.State }) {
+		return nil, false, nil
+	}
+	if e.Attestation != nil && (req.Bodies || predicate.Known(e.Attestation.PredicateType) || req.Where != nil && req.Where.UsesBody) {
+		st, erased, err := qc.r.statement(ctx, e.Attestation)
+		if err != nil {
+			return nil, false, err
+		}
+		it.Erased = erased
+		if st != nil {
+			it.Predicate = st.Predicate
+			it.Fields = predicate.Fields(st.PredicateType, st.Predicate)
+		}
+	}
+	if req.Where != nil && !req.Where.Match(it.Vars()) {
+		return nil, false, nil
+	}
+	return it, true, nil
+}
+
+// Vars returns the CEL variables of an item (see query.Vars).
+func (it *QueryItem) Vars() map[string]any {
+	states := make([]string, 0, len(it.Releases))
+	for _, rr := range it.Releases {
+		states = append(states, rr.Status)
+	}
+	v := map[string]any{
+		"index": int64(it.Row.Index), "time": it.Row.Time, "kind": it.Row.Kind, "type": it.Row.Type,
+		"package": it.Row.Package, "version": it.Row.Version, "signers": it.Signers(), "subjects": it.Subjects(),
+		"predicateType": it.Row.PredicateType, "states": states, "predicate": map[string]any{}, "fields": map[string]any{},
+		"erased": it.Erased,
+	}
+	if it.Predicate != nil {
+		v["predicate"] = it.Predicate
+	}
+	if it.Fields != nil {
+		v["fields"] = it.Fields
+	}
+
+	return v
+}
+
+// Signers returns the key IDs that signed the entry.
+func (it *QueryItem) Signers() []string {
+	e := it.Entry
+	if e.Attestation != nil {
+		out := make([]string, len(e.Attestation.Signatures))
+		for i, s := range e.Attestation.Signatures {
+			out[i] = s.Signer
+		}
+		return out
+	}
+	out := make([]string, len(e.Envelope.Signatures))
+	for i, s := range e.Envelope.Signatures {
+		out[i] = s.KeyID
+	}
+	return out
+}
+
+// Subjects returns the content digests the entry is about.
+func (it *QueryItem) Subjects() []string {
+	if a := it.Entry.Attestation; a != nil {
+		return a.Subjects
+	}
+	if d := it.Entry.Record.Digest; d != "" {
+		return []string{d}
+	}
+	return []string{}
+}
+
+// statement loads and parses an attestation's statement through a cache.
+func (r *Registry) statement(ctx context.Context, ref *record.AttestationRef) (*record.Statement, bool, error) {
+	if st, ok := r.statements.Get(ref.PayloadDigest); ok {
+		return st, false, nil
+	}
+	body, erased, err := r.Statement(ctx, ref)
+	if err != nil || erased {
+		return nil, erased, err
+	}
+	st, err := record.ParseStatement(body)
+	if err != nil {
+		return nil, false, err
+	}
+	r.statements.Add(ref.PayloadDigest, st)
+	return st, false, nil
+}
+
+func newStatementCache() *lru.Cache[string, *record.Statement] {
+	c, _ := lru.New[string, *record.Statement](4096)
+	return c
+}

@@ -1,0 +1,245 @@
+package server
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/query"
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/registry"
+	"github.com/vouchdev/vouch/state"
+)
+
+// cursor is an opaque page position: the tree size the query answers for
+// (so every page sees the same log) and the last index returned.
+func encodeCursor(size, after uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("v1:%d:%d", size, after)))
+}
+
+func decodeCursor(s string) (size, after uint64, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		var n int
+		n, err = fmt.Sscanf(string(b), "v1:%d:%d", &size, &after)
+		if n != 2 && err == nil {
+			err = errors.New("short")
+		}
+	}
+	if err != nil {
+		return 0, 0, badRequest("cursor is not one this registry returned")
+	}
+	return size, after, nil
+}
+
+func timeParam(r *http.Request, name string) (time.Time, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, badRequest(name + " must be an RFC 3339 time")
+	}
+	return t, nil
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "package", "version", "subject", "signer", "predicateType", "kind", "type", "state", "since", "until",
+			"from", "to", "where", "at", "asof", "include", "order", "cursor", "limit", "predicate":
+		default:
+			return badRequest("unknown query parameter " + strconv.Quote(k))
+		}
+	}
+	req := &registry.QueryRequest{}
+	f := &req.Filter
+	f.Package, f.Version, f.Subject, f.Signer = record.NormalizeName(q.Get("package")), q.Get("version"), q.Get("subject"), q.Get("signer")
+	f.PredicateType, f.Kind, f.Type = q.Get("predicateType"), q.Get("kind"), q.Get("type")
+	if f.Package != "" {
+		if err := record.ValidateName(f.Package); err != nil {
+			return badRequest(err.Error())
+		}
+	}
+	if f.Subject != "" {
+		if err := record.ValidateDigest(f.Subject); err != nil {
+			return badRequest("subject: " + err.Error())
+		}
+	}
+	if f.Signer != "" && !keys.ValidID(f.Signer) {
+		return badRequest("signer must be a key ID")
+	}
+	if f.Kind != "" && f.Kind != string(record.KindRecord) && f.Kind != string(record.KindAttestation) {
+		return badRequest("kind must be record or attestation")
+	}
+	req.State = q.Get("state")
+	if req.State != "" {
+		if _, err := state.ParseInclude(req.State); err != nil || strings.Contains(req.State, ",") || req.State == "all" {
+			return badRequest("state must be one of staged, published, yanked, deleted, tombstoned, banished")
+		}
+	}
+	var err error
+	if f.Since, err = timeParam(r, "since"); err != nil {
+		return err
+	}
+	if f.Until, err = timeParam(r, "until"); err != nil {
+		return err
+	}
+	if f.From, _, err = uintParam(r, "from"); err != nil {
+		return err
+	}
+	if f.To, _, err = uintParam(r, "to"); err != nil {
+		return err
+	}
+	if req.Include, err = include(r); err != nil {
+		return err
+	}
+	if req.State != "" {
+		// Asking for a state shows it.
+		in, _ := state.ParseInclude(req.State)
+		req.Include = mergeInclude(req.Include, in)
+	}
+	switch q.Get("order") {
+	case "", "desc", "newest":
+		req.Desc = true
+	case "asc", "oldest":
+	default:
+		return badRequest("order must be desc (newest first) or asc (oldest first)")
+	}
+	limit, given, err := uintParam(r, "limit")
+	if err != nil {
+		return err
+	}
+	if !given {
+		limit = 100
+	}
+	if limit < 1 || limit > 1000 {
+		return badRequest("limit must be 1 to 1000")
+	}
+	req.Limit = int(limit)
+	if p := q.Get("predicate"); p != "" {
+		if req.Bodies, err = strconv.ParseBool(p); err != nil {
+			return badRequest("predicate must be true or false")
+		}
+	}
+	if expr := q.Get("where"); expr != "" {
+		if req.Where, err = query.Compile(expr); err != nil {
+			var ce *query.CompileError
+			if errors.As(err, &ce) {
+				return errorf(http.StatusBadRequest, "bad_where", ce.Msg)
+			}
+			return err
+		}
+	}
+	var cp *api.Checkpoint
+	if c := q.Get("cursor"); c != "" {
+		size, after, err := decodeCursor(c)
+		if err != nil {
+			return err
+		}
+		if at, _, _ := uintParam(r, "at"); at != 0 && at != size || q.Get("asof") != "" {
+			return badRequest("a cursor already fixes the tree size; drop at= and asof=")
+		}
+		if req.Size, cp, err = s.pointInTimeSize(r, size); err != nil {
+			return err
+		}
+		req.After = &after
+	} else if req.Size, cp, err = s.pointInTime(r); err != nil {
+		return err
+	}
+	items, next, err := s.reg.Query(r.Context(), req)
+	if err != nil {
+		return err
+	}
+	out := api.QueryResponse{Items: make([]api.QueryItem, 0, len(items)), TreeSize: req.Size, Checkpoint: cp}
+	for _, it := range items {
+		out.Items = append(out.Items, queryItem(it, req.Bodies))
+	}
+	if next != nil {
+		out.Next = encodeCursor(req.Size, *next)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func mergeInclude(a, b state.Include) state.Include {
+	return state.Include{Staged: a.Staged || b.Staged, Yanked: a.Yanked || b.Yanked, Deleted: a.Deleted || b.Deleted,
+		Tombstoned: a.Tombstoned || b.Tombstoned, Banished: a.Banished || b.Banished}
+}
+
+// pointInTimeSize resolves an explicit tree size (from a cursor).
+func (s *Server) pointInTimeSize(r *http.Request, size uint64) (uint64, *api.Checkpoint, error) {
+	size, cp, err := s.reg.Resolve(r.Context(), size, "")
+	if err != nil {
+		return 0, nil, err
+	}
+	return size, s.checkpointJSON(cp.Size, cp.Root, cp.Time, cp.Note), nil
+}
+
+func queryItem(it *registry.QueryItem, withPredicate bool) api.QueryItem {
+	row := it.Row
+	out := api.QueryItem{Index: row.Index, Time: row.Time, Kind: row.Kind, Type: row.Type, Package: row.Package, Version: row.Version,
+		Signers: it.Signers(), Subjects: it.Subjects(), PredicateType: row.PredicateType, Fields: it.Fields, Erased: it.Erased}
+	for _, rr := range it.Releases {
+		out.Releases = append(out.Releases, api.ReleaseState(rr))
+	}
+	if it.Entry.Attestation != nil {
+		out.PayloadDigest = it.Entry.Attestation.PayloadDigest
+		if withPredicate {
+			out.Predicate = it.Predicate
+		}
+	} else {
+		out.Record = it.Entry.Payload
+	}
+	return out
+}
+
+func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request) error {
+	idx, err := strconv.ParseUint(r.PathValue("index"), 10, 63)
+	if err != nil {
+		return badRequest("index must be a non-negative integer")
+	}
+	if cp, err := s.reg.Checkpoint(r.Context()); err != nil {
+		return err
+	} else if idx >= cp.Size {
+		return errorf(http.StatusNotFound, "not_found", "entry "+strconv.FormatUint(idx, 10)+" is not in the log yet")
+	}
+	e, erased, err := s.reg.AttestationAt(r.Context(), idx)
+	if err != nil {
+		return err
+	}
+	a := e.Attestation
+	out := api.Attestation{Index: idx, Time: e.Time, PayloadDigest: a.PayloadDigest, PredicateType: a.PredicateType,
+		Subjects: a.Subjects, Erased: erased}
+	for _, sig := range a.Signatures {
+		out.Signers = append(out.Signers, sig.Signer)
+	}
+	if !erased {
+		out.Statement = e.Payload
+		if out.Envelope, err = e.EnvelopeJSON(); err != nil {
+			return err
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) postAdmin(w http.ResponseWriter, r *http.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	out, err := s.reg.Admin(r.Context(), body)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
