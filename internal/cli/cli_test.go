@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -138,5 +140,96 @@ func TestReleaseWalkthrough(t *testing.T) {
 	out = mustRun(t, env, home, "audit")
 	if !strings.Contains(out, "replayed entries 9 to 9") {
 		t.Fatalf("second audit did not resume:\n%s", out)
+	}
+}
+
+// TestVerifyWalkthrough is the README's attestation walkthrough: a release
+// gets provenance, QA approval by two of three keys and a FIPS statement;
+// vouch verify passes with the regulated policy, then fails once the release
+// is yanked.
+func TestVerifyWalkthrough(t *testing.T) {
+	env := testreg.Start(t, testreg.Options{})
+	home, dir := t.TempDir(), t.TempDir()
+	key := func(name string) (string, string) {
+		f := filepath.Join(dir, name+".key")
+		id := strings.TrimSpace(mustRun(t, env, home, "key", "generate", "--out", f))
+		mustRun(t, env, home, "identity", "register", "--key", f)
+		return f, id
+	}
+	alice, aliceID := key("alice")
+	builder, builderID := key("builder")
+	lab, labID := key("lab")
+	qa1, qa1ID := key("qa1")
+	_, qa2ID := key("qa2")
+	qa3, qa3ID := key("qa3")
+	mustRun(t, env, home, "package", "create", "acme/widget", "--key", alice)
+	art := filepath.Join(dir, "widget.tgz")
+	os.WriteFile(art, []byte("widget 1.0.0"), 0o644)
+	mustRun(t, env, home, "publish", "acme/widget@1.0.0", art, "--key", alice)
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	prov := write("prov.json", `{"buildDefinition":{"buildType":"https://example.com/make/v1","externalParameters":{}},"runDetails":{"builder":{"id":"https://ci.example.com/builder"}}}`)
+	mustRun(t, env, home, "attest", "acme/widget@1.0.0", "--predicate-type", "https://slsa.dev/provenance/v1", "--predicate", prov, "--key", builder)
+	qa := write("qa.json", `{"decision":"approved","scope":"qa"}`)
+	mustRun(t, env, home, "attest", "acme/widget@1.0.0", "--predicate-type", "https://vouch.dev/attestations/approval/v1", "--predicate", qa, "--key", qa1, "--key", qa3)
+	fips := write("fips.json", `{"program":"FIPS 140-3","certificate":"#4711","level":"1"}`)
+	mustRun(t, env, home, "attest", "acme/widget@1.0.0", "--predicate-type", "https://vouch.dev/attestations/certification/v1", "--predicate", fips, "--key", lab)
+
+	out := mustRun(t, env, home, "query", "--package", "acme/widget")
+	if !strings.Contains(out, "release") {
+		t.Fatalf("query --package:\n%s", out)
+	}
+	out = mustRun(t, env, home, "query", "--kind", "attestation", "--where", `fields.decision == "approved"`)
+	if !strings.Contains(out, "attest approval") || strings.Contains(out, "provenance") {
+		t.Fatalf("query --where:\n%s", out)
+	}
+
+	pol := write("policy.yaml", `keys:
+  owners: [`+aliceID+`]
+  builder: [`+builderID+`]
+  fips-lab: [`+labID+`]
+  qa: [`+qa1ID+`, `+qa2ID+`, `+qa3ID+`]
+require:
+  - name: published-by-owner
+    rule: release.status == "published" && release.signers.exists(k, k in keys.owners)
+  - name: slsa-from-builder
+    rule: attestations.exists(a, a.verified && a.predicateType == "https://slsa.dev/provenance/v1" && a.signers.exists(k, k in keys.builder))
+  - name: fips-140-3
+    rule: attestations.exists(a, a.verified && a.fields.program == "FIPS 140-3" && a.signers.exists(k, k in keys["fips-lab"]))
+  - name: qa-two-of-three
+    rule: keys.qa.filter(k, attestations.exists(a, a.verified && a.fields.decision == "approved" && k in a.signers)).size() >= 2
+deny:
+  - name: yanked-or-removed
+    rule: release.status in ["yanked", "deleted", "tombstoned", "banished"]
+`)
+	out = mustRun(t, env, home, "verify", "acme/widget@1.0.0", "--file", art, "--policy", pol)
+	if !strings.Contains(out, "verdict: PASS") || strings.Contains(out, "FAIL") {
+		t.Fatalf("verify:\n%s", out)
+	}
+	other := write("other.tgz", "something else")
+	out, err := run(t, env, home, "verify", "acme/widget@1.0.0", "--file", other, "--policy", pol)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(out, "FAIL  check    artifact-digest") {
+		t.Fatalf("verify with the wrong file: %v\n%s", err, out)
+	}
+	mustRun(t, env, home, "yank", "acme/widget@1.0.0", "--reason", "security", "--key", alice)
+	out, err = run(t, env, home, "verify", "acme/widget@1.0.0", "--policy", pol)
+	if !errors.As(err, &ee) || ee.code != 1 || !strings.Contains(out, "FAIL  deny     yanked-or-removed") || !strings.Contains(out, "verdict: FAIL") {
+		t.Fatalf("verify after the yank: %v\n%s", err, out)
+	}
+	// As of before the yank, the same verification still passes.
+	out = mustRun(t, env, home, "--json", "query", "--package", "acme/widget", "--type", "yank", "--include", "yanked")
+	var qr struct{ Items []struct{ Index uint64 } }
+	json.Unmarshal([]byte(out), &qr)
+	out = mustRun(t, env, home, "verify", "acme/widget@1.0.0", "--policy", pol, "--at", fmt.Sprint(qr.Items[0].Index))
+	if !strings.Contains(out, "verdict: PASS") {
+		t.Fatalf("verify --at before the yank:\n%s", out)
+	}
+	bad := write("bad.yaml", "require:\n  - name: broken\n    rule: release.status ==\n")
+	if _, err := run(t, env, home, "verify", "acme/widget@1.0.0", "--policy", bad); err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Fatalf("broken policy: %v", err)
 	}
 }
