@@ -15,12 +15,12 @@ func TestCompileAndMatch(t *testing.T) {
 		"fields":    map[string]any{"builder": "https://ci.example/b"}, "erased": false,
 	}
 	for expr, want := range map[string]bool{
-		`fields.builder == "https://ci.example/b"`:                            true,
+		`fields.builder == "https://ci.example/b"`:                          true,
 		`predicate.runDetails.builder.id.startsWith("https://ci.example/")`: true,
-		`"sha256:aa" in signers && index > 5`:                                true,
-		`time > timestamp("2027-01-01T00:00:00Z")`:                           false,
-		`fields.missing == "x"`:                                              false, // an error is a non-match
-		`"published" in states && kind == "attestation"`:                     true,
+		`"sha256:aa" in signers && index > 5`:                               true,
+		`time > timestamp("2027-01-01T00:00:00Z")`:                          false,
+		`fields.missing == "x"`:                                             false, // an error is a non-match
+		`"published" in states && kind == "attestation"`:                    true,
 	} {
 		f, err := Compile(expr)
 		if err != nil {

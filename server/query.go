@@ -242,4 +242,3 @@ func (s *Server) postAdmin(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
-
