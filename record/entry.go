@@ -101,11 +101,19 @@ func NewRecordEntry(env *dsse.Envelope, payload []byte) (*Entry, error) {
 	return e, nil
 }
 
-// TooLargeError reports an entry over MaxLeafSize.
-type TooLargeError struct{ Size int }
+// TooLargeError reports an entry (or a record payload) over its limit.
+type TooLargeError struct {
+	Size  int
+	Limit int    // default MaxLeafSize
+	What  string // default "entry"
+}
 
 func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("entry is %d bytes; the log limit is %d", e.Size, MaxLeafSize)
+	what, limit := e.What, e.Limit
+	if what == "" {
+		what, limit = "entry", MaxLeafSize
+	}
+	return fmt.Sprintf("%s is %d bytes; the limit is %d", what, e.Size, limit)
 }
 
 func (e *Entry) leafPrefix(t time.Time) []byte {

@@ -204,7 +204,7 @@ func syntaxf(format string, args ...any) error {
 // every field well-formed.
 func Parse(payload []byte) (*Record, error) {
 	if len(payload) > MaxRecordBytes {
-		return nil, syntaxf("record payload is %d bytes; the limit is %d", len(payload), MaxRecordBytes)
+		return nil, &TooLargeError{Size: len(payload), Limit: MaxRecordBytes, What: "record payload"}
 	}
 	var r Record
 	if err := unmarshalStrict(payload, &r); err != nil {

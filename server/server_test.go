@@ -14,7 +14,6 @@ import (
 	"github.com/vouchdev/vouch/internal/testreg"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
-	"github.com/vouchdev/vouch/server"
 )
 
 func do(t *testing.T, method, url string, body []byte) (int, []byte, http.Header) {
@@ -43,6 +42,8 @@ func TestHostileRequests(t *testing.T) {
 	relabelled.Signatures = []dsse.Signature{{KeyID: k.ID(), Sig: unknown.Signatures[0].Sig}}
 	relabelledJSON, _ := json.Marshal(relabelled)
 
+	big, _ := record.Sign(record.PayloadType, []byte(`{"type":"identity","x":"`+strings.Repeat("a", 40<<10)+`"}`), k)
+	bigRecord, _ := json.Marshal(big)
 	cases := []struct {
 		name, method, path string
 		body               []byte
@@ -52,7 +53,8 @@ func TestHostileRequests(t *testing.T) {
 		{"empty body", "POST", "/api/v1/entries", nil, 400, "malformed"},
 		{"not json", "POST", "/api/v1/entries", []byte("hello"), 400, "malformed"},
 		{"json array", "POST", "/api/v1/entries", []byte("[]"), 400, "malformed"},
-		{"huge body", "POST", "/api/v1/entries", bytes.Repeat([]byte("a"), server.MaxEntryBody+1), 413, "too_large"},
+		{"huge body", "POST", "/api/v1/entries", bytes.Repeat([]byte("a"), 23<<20), 413, "too_large"},
+		{"large record", "POST", "/api/v1/entries", bigRecord, 413, "too_large"},
 		{"bad wait", "POST", "/api/v1/entries?wait=maybe", goodJSON, 400, "bad_request"},
 		{"unknown key", "POST", "/api/v1/entries", unknownJSON, 403, "unknown_key"},
 		{"wrong signature", "POST", "/api/v1/entries", relabelledJSON, 400, "bad_signature"},
