@@ -70,6 +70,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(err.Error())
 		}
 	}
+	if f.Version != "" && f.Package == "" {
+		return badRequest("version needs package")
+	}
 	if f.Subject != "" {
 		if err := record.ValidateDigest(f.Subject); err != nil {
 			return badRequest("subject: " + err.Error())

@@ -179,8 +179,8 @@ func TestVerifyWalkthrough(t *testing.T) {
 	mustRun(t, env, home, "attest", "acme/widget@1.0.0", "--predicate-type", "https://vouch.dev/attestations/certification/v1", "--predicate", fips, "--key", lab)
 
 	out := mustRun(t, env, home, "query", "--package", "acme/widget")
-	if !strings.Contains(out, "release") {
-		t.Fatalf("query --package:\n%s", out)
+	if !strings.Contains(out, "release") || !strings.Contains(out, "attest provenance") || !strings.Contains(out, "attest certification") {
+		t.Fatalf("query --package (records and attestations about the package):\n%s", out)
 	}
 	out = mustRun(t, env, home, "query", "--kind", "attestation", "--where", `fields.decision == "approved"`)
 	if !strings.Contains(out, "attest approval") || strings.Contains(out, "provenance") {

@@ -594,10 +594,21 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 		}
 	}
 	if q.Package != "" {
-		cond("e.package = ?", q.Package)
-	}
-	if q.Version != "" {
-		cond("e.version = ?", q.Version)
+		// Entries about a package: its records, and the attestations about
+		// the content of its releases (both found through indexes).
+		rel := "r.package = ?"
+		args2 := []any{q.Package}
+		own := "package = ?"
+		if q.Version != "" {
+			rel += " AND r.version = ?"
+			own += " AND version = ?"
+			args2 = append(args2, q.Version)
+		}
+		b.WriteString(" AND e.idx IN (SELECT idx FROM entries WHERE " + own +
+			" UNION SELECT s.idx FROM entry_subjects s WHERE s.digest IN (SELECT s2.digest FROM entries r JOIN entry_subjects s2 ON s2.idx = r.idx WHERE " +
+			rel + " AND r.type = 'release'))")
+		args = append(args, args2...)
+		args = append(args, args2...)
 	}
 	if q.PredicateType != "" {
 		cond("e.ptype = ?", q.PredicateType)
