@@ -7,12 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/vouchdev/vouch/api"
-	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/record"
@@ -82,44 +80,29 @@ func (r *Registry) appendAttestation(ctx context.Context, env *dsse.Envelope, pa
 		}
 		return Receipt{}, &UnavailableError{err}
 	}
-	if r.cfg.Blobs == nil {
-		return Receipt{}, &UnavailableError{errors.New("this registry has no blob store for statements")}
-	}
-	digest := e.Attestation.PayloadDigest
-	_, statErr := r.blobs().Stat(ctx, digest)
-	if _, err := r.blobs().Put(ctx, digest, bytes.NewReader(payload), int64(len(payload))); err != nil {
-		return Receipt{}, &UnavailableError{err}
-	}
-	rc, err := r.Append(ctx, e, nil)
-	if rf, ok := state.AsRefusal(err); ok && errors.Is(statErr, blob.ErrNotFound) && rf.Code != state.CodeConflict {
-		// The statement was stored for this submission only.
-		r.blobs().Delete(ctx, digest)
-	}
-	return rc, err
+	// The statement is kept off the log, in the store's off-log table,
+	// written in the same transaction as the entry.
+	off := []store.OffLog{{Digest: e.Attestation.PayloadDigest, Kind: offStatement, Data: payload}}
+	return r.Append(ctx, e, off)
 }
 
+// offStatement is the off-log kind of attestation statements.
+const offStatement = "statement"
+
 // Statement returns an attestation's statement body, or erased=true if it
-// was erased from the blob store.
+// was erased.
 func (r *Registry) Statement(ctx context.Context, ref *record.AttestationRef) (body []byte, erased bool, err error) {
-	if r.cfg.Blobs == nil {
-		return nil, true, nil
-	}
-	b, err := r.blobs().Open(ctx, ref.PayloadDigest)
-	if errors.Is(err, blob.ErrNotFound) {
+	o, err := r.st.OffLog(ctx, ref.PayloadDigest)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, true, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	defer b.Close()
-	body, err = io.ReadAll(io.LimitReader(b, ref.PayloadSize+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if record.Digest(body) != ref.PayloadDigest {
+	if record.Digest(o.Data) != ref.PayloadDigest {
 		return nil, false, fmt.Errorf("stored statement %s is corrupt", ref.PayloadDigest)
 	}
-	return body, false, nil
+	return o.Data, false, nil
 }
 
 // AttestationAt returns the attestation entry at a log index, with its body

@@ -27,10 +27,17 @@ func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
 	}
 	switch rec.Type {
 	case record.TypeRelease:
-		if st, err := r.ContentStatus(ctx, rec.Digest); err != nil {
+		// Content named by earlier releases may have been banished.
+		if seen, err := getState[marker](ctx, r, keyContent(rec.Digest), maxSize); err != nil {
 			return err
-		} else if st.State == ContentBanned {
-			return &state.Refusal{Code: state.CodeContentBanished, Msg: rec.Digest + " was banished from this registry"}
+		} else if seen != nil {
+			st, err := r.ContentStatus(ctx, rec.Digest)
+			if err != nil {
+				return err
+			}
+			if st.State == ContentBanned {
+				return &state.Refusal{Code: state.CodeContentBanished, Msg: rec.Digest + " was banished from this registry"}
+			}
 		}
 		if rec.URL != "" {
 			if rec.Channel != record.ChannelPublished {

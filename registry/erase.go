@@ -66,14 +66,13 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 		last := rows[len(rows)-1].Index
 		after = &last
 	}
+	for _, d := range statements {
+		r.statements.Remove(d)
+		digests = append(digests, d)
+		rep.Statements++
+	}
 	if err := r.st.DeleteOffLog(ctx, digests); err != nil {
 		return nil, err
-	}
-	for _, d := range statements {
-		if err := r.eraseStatement(ctx, d); err != nil {
-			return nil, err
-		}
-		rep.Statements++
 	}
 	if err := r.st.Compact(ctx); err != nil {
 		return nil, fmt.Errorf("compacting the database after erasure: %w", err)
@@ -98,17 +97,13 @@ func (r *Registry) EraseAttestation(ctx context.Context, index uint64) (*EraseRe
 	if e.Attestation == nil {
 		return nil, invalidf("entry %d is not an attestation", index)
 	}
-	if err := r.eraseStatement(ctx, e.Attestation.PayloadDigest); err != nil {
+	r.statements.Remove(e.Attestation.PayloadDigest)
+	if err := r.st.DeleteOffLog(ctx, []string{e.Attestation.PayloadDigest}); err != nil {
 		return nil, err
+	}
+	if err := r.st.Compact(ctx); err != nil {
+		return nil, fmt.Errorf("compacting the database after erasure: %w", err)
 	}
 	r.log.Info("erased an attestation's statement", "index", index)
 	return &EraseReport{Statements: 1}, nil
-}
-
-func (r *Registry) eraseStatement(ctx context.Context, digest string) error {
-	r.statements.Remove(digest)
-	if r.cfg.Blobs == nil {
-		return nil
-	}
-	return r.blobs().Delete(ctx, digest)
 }

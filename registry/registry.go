@@ -72,6 +72,9 @@ type Registry struct {
 	// statements caches parsed attestation statements by payload digest;
 	// erasure removes entries.
 	statements *lru.Cache[string, *record.Statement]
+	// stateCache holds decoded latest state objects (nil for absent ones)
+	// when this process is the store's only writer; nil otherwise.
+	stateCache *lru.Cache[string, any]
 	keys       sync.Map // key ID -> *keys.PublicKey
 
 	mu      sync.Mutex
@@ -128,6 +131,9 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		hashes:     cache,
 		statements: newStatementCache(),
 		changed:    make(chan struct{}),
+	}
+	if r.st.Exclusive() {
+		r.stateCache, _ = lru.New[string, any](500_000)
 	}
 	cp, err := r.st.LatestCheckpoint(ctx)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -308,13 +314,21 @@ func (r *Registry) drain(err error) {
 }
 
 // sequence runs one batch through the state machine and stores the accepted
-// entries in one transaction.
+// entries in one transaction. When this process is the store's only writer
+// and the tree is up to date, the same transaction also integrates the
+// batch and stores its checkpoint: one commit makes the entries durable
+// and provable.
 func (r *Registry) sequence(batch []*pending) {
 	results := make([]outcome, len(batch))
 	// A batch is not cancelled by shutdown: it commits or fails as a whole.
 	ctx := context.Background()
+	var view *batchView
+	var cp *store.CheckpointRow
+	var stored []translog.StoredHash
 	err := r.st.Sequence(ctx, func(tx store.SeqTx) error {
-		view := newBatchView(tx.Get)
+		view = newBatchView(tx.Get, r.stateCache)
+		start := tx.Head()
+		var leafHashes []tlog.Hash
 		for i, p := range batch {
 			head := tx.Head()
 			now := r.cfg.Now().UTC()
@@ -346,7 +360,15 @@ func (r *Registry) sequence(batch []*pending) {
 			if p.e.Record != nil {
 				rc.Hash = p.e.Hash()
 			}
+			leafHashes = append(leafHashes, rc.LeafHash)
 			results[i] = outcome{rc: rc}
+		}
+		if cur := r.Latest(); r.stateCache != nil && cur != nil && cur.Size == start.Sequenced && len(leafHashes) > 0 {
+			var err error
+			if cp, stored, err = r.checkpointFor(ctx, cur.Size, leafHashes); err != nil {
+				return err
+			}
+			return tx.Integrate(cur.Size, stored, cp)
 		}
 		return nil
 	})
@@ -355,8 +377,17 @@ func (r *Registry) sequence(batch []*pending) {
 		for i := range results {
 			results[i] = outcome{err: &UnavailableError{err}}
 		}
+		if r.stateCache != nil {
+			// A failed commit may leave SQLite's view and ours apart; start over.
+			r.stateCache.Purge()
+		}
 	} else {
-		r.kickIntegrator()
+		view.commit()
+		if cp != nil {
+			r.integrated(stored, cp)
+		} else {
+			r.kickIntegrator()
+		}
 	}
 	var effects []*record.Entry
 	for i, p := range batch {
@@ -368,6 +399,29 @@ func (r *Registry) sequence(batch []*pending) {
 	if len(effects) > 0 {
 		go r.afterCommit(effects)
 	}
+}
+
+// checkpointFor integrates leaves after a tree of size old and signs the
+// checkpoint of the new tree.
+func (r *Registry) checkpointFor(ctx context.Context, old uint64, leafHashes []tlog.Hash) (*store.CheckpointRow, []translog.StoredHash, error) {
+	stored, root, err := translog.Integrate(int64(old), leafHashes, r.hashReader(ctx))
+	if err != nil {
+		return nil, nil, err
+	}
+	size := old + uint64(len(leafHashes))
+	note, err := translog.Sign(r.cfg.LogSigner, size, root)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &store.CheckpointRow{Size: size, Time: r.cfg.Now().UTC(), Note: note, Root: root}, stored, nil
+}
+
+// integrated records a committed integration.
+func (r *Registry) integrated(stored []translog.StoredHash, cp *store.CheckpointRow) {
+	for _, h := range stored {
+		r.hashes.Add(h.Index, h.Hash)
+	}
+	r.setLatest(cp)
 }
 
 // entryRow derives the stored row and its index fields from an entry.
@@ -469,15 +523,10 @@ func (r *Registry) integrateOnce(ctx context.Context) (bool, error) {
 	for i, l := range leaves {
 		lh[i] = tlog.RecordHash(l)
 	}
-	stored, root, err := translog.Integrate(int64(old), lh, r.hashReader(ctx))
+	cp, stored, err := r.checkpointFor(ctx, old, lh)
 	if err != nil {
 		return false, err
 	}
-	note, err := translog.Sign(r.cfg.LogSigner, to, root)
-	if err != nil {
-		return false, err
-	}
-	cp := &store.CheckpointRow{Size: to, Time: r.cfg.Now().UTC(), Note: note, Root: root}
 	if err := r.st.Integrate(ctx, old, stored, cp); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			// Another integrator got there first; catch up with it.
@@ -485,10 +534,7 @@ func (r *Registry) integrateOnce(ctx context.Context) (bool, error) {
 		}
 		return false, err
 	}
-	for _, h := range stored {
-		r.hashes.Add(h.Index, h.Hash)
-	}
-	r.setLatest(cp)
+	r.integrated(stored, cp)
 	return to < head.Sequenced, nil
 }
 

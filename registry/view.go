@@ -3,6 +3,9 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
@@ -36,27 +39,86 @@ func decode[T any](b []byte) (*T, error) {
 // getter reads the raw latest value of a state object.
 type getter func(key string) ([]byte, error)
 
+// decodeKey decodes a state object by the kind its key names; nil bytes
+// decode to a nil object.
+func decodeKey(key string, b []byte) (any, error) {
+	if b == nil {
+		return nil, nil
+	}
+	switch {
+	case key == keyOperators:
+		return decode[state.Operators](b)
+	case strings.HasPrefix(key, "i/"):
+		return decode[state.Identity](b)
+	case strings.HasPrefix(key, "p/"):
+		return decode[state.Package](b)
+	case strings.HasPrefix(key, "r/"):
+		return decode[state.Release](b)
+	case strings.HasPrefix(key, "c/"), strings.HasPrefix(key, "a/"):
+		return decode[marker](b)
+	}
+	return nil, fmt.Errorf("unknown state key %q", key)
+}
+
 // batchView is the state machine's view inside a sequencing transaction: the
-// committed state plus the changes of the entries accepted earlier in the
-// same batch.
+// committed state (through the cache, when the store is exclusive) plus the
+// changes of the entries accepted earlier in the same batch.
 type batchView struct {
 	get     getter
+	cache   *lru.Cache[string, any]
 	overlay map[string]any
 }
 
-func newBatchView(get getter) *batchView {
-	return &batchView{get: get, overlay: map[string]any{}}
+func newBatchView(get getter, cache *lru.Cache[string, any]) *batchView {
+	return &batchView{get: get, cache: cache, overlay: map[string]any{}}
 }
 
-func lookup[T any](v *batchView, key string) (*T, error) {
+// load returns the latest object under key, or nil.
+func (v *batchView) load(key string) (any, error) {
 	if o, ok := v.overlay[key]; ok {
-		return o.(*T), nil
+		return o, nil
+	}
+	if v.cache != nil {
+		if o, ok := v.cache.Get(key); ok {
+			return o, nil
+		}
 	}
 	b, err := v.get(key)
 	if err != nil {
 		return nil, err
 	}
-	return decode[T](b)
+	o, err := decodeKey(key, b)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		// What the transaction reads here is committed state: keys this
+		// batch wrote are in the overlay.
+		v.cache.Add(key, o)
+	}
+	return o, nil
+}
+
+func lookup[T any](v *batchView, key string) (*T, error) {
+	o, err := v.load(key)
+	if err != nil || o == nil {
+		return nil, err
+	}
+	t, ok := o.(*T)
+	if !ok {
+		return nil, nil
+	}
+	return t, nil
+}
+
+// commit moves the batch's changes into the cache once they are committed.
+func (v *batchView) commit() {
+	if v.cache == nil {
+		return
+	}
+	for k, o := range v.overlay {
+		v.cache.Add(k, o)
+	}
 }
 
 func (v *batchView) Identity(id string) (*state.Identity, error) {

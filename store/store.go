@@ -84,6 +84,9 @@ type SeqTx interface {
 	// Append stores e at index Head().Sequenced, the state objects it
 	// changed and its off-log data.
 	Append(e *EntryRow, changes []KV, off []OffLog) error
+	// Integrate stores tree hashes and a checkpoint in the same
+	// transaction (see Store.Integrate).
+	Integrate(oldSize uint64, hashes []translog.StoredHash, cp *CheckpointRow) error
 }
 
 // Store is the registry's database.
@@ -130,6 +133,10 @@ type Store interface {
 	// Compact rewrites the database so that no trace of deleted data
 	// remains in its files (SQLite: VACUUM and a truncating WAL checkpoint).
 	Compact(ctx context.Context) error
+	// Exclusive reports whether this process is the only writer of the
+	// store (SQLite: the data directory is locked), so that it may cache
+	// the latest state and integrate as it sequences.
+	Exclusive() bool
 	// LeadIntegration tries to become the log's single integrator. It
 	// returns ok=false if another process leads; release gives the role up.
 	LeadIntegration(ctx context.Context) (release func(), ok bool, err error)

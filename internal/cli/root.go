@@ -94,6 +94,7 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 		newAttestCmd(g),
 		newQueryCmd(g),
 		newVerifyCmd(g),
+		newBenchCmd(g),
 	)
 	root.AddCommand(newTransitionCmds(g)...)
 	return root

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only on --debug-addr
 	"os"
 	"path/filepath"
 	"time"
@@ -32,6 +33,7 @@ type serveFlags struct {
 	fetchPrivate bool
 	monitor      time.Duration
 	maxAttest    int64
+	debugAddr    string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -59,6 +61,7 @@ start-up time does not depend on the size of the log.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.Int64Var(&f.maxBlobSize, "max-blob-size", 1<<30, "largest content accepted, uploaded or linked, in bytes")
 	fl.BoolVar(&f.fetchPrivate, "fetch-private-urls", false, "allow linked content on loopback and private networks (off: the registry fetches only from public addresses)")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof and expvar on this address (e.g. 127.0.0.1:6060); off by default")
 	fl.Int64Var(&f.maxAttest, "max-attestation-size", 16<<20, "largest attestation statement accepted, in bytes")
 	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
 	return cmd
@@ -119,6 +122,14 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if f.debugAddr != "" {
+		dln, err := net.Listen("tcp", f.debugAddr)
+		if err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+		logger.Info("debug endpoints (pprof) listening", "addr", dln.Addr().String())
+		go http.Serve(dln, http.DefaultServeMux) // net/http/pprof registers on the default mux
+	}
 	abs, _ := filepath.Abs(f.data)
 	logger.Info("vouch registry serving", "url", "http://"+ln.Addr().String(), "origin", reg.Origin(),
 		"data", abs, "operator", dir.OperatorKey.ID())

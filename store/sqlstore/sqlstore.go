@@ -41,6 +41,8 @@ type dialect struct {
 	lead func(ctx context.Context, db *DB) (func(), bool, error)
 	// compact implements store.Store.Compact.
 	compact func(ctx context.Context, db *DB) error
+	// exclusive says one process writes the database.
+	exclusive bool
 }
 
 // q rewrites ? placeholders for the dialect.
@@ -381,6 +383,15 @@ func (db *DB) Integrate(ctx context.Context, oldSize uint64, hashes []translog.S
 			return err
 		}
 	}
+	if err := db.integrate(ctx, tx, oldSize, hashes, cp); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// integrate writes hashes and a checkpoint in tx, if the latest checkpoint
+// is still of size oldSize.
+func (db *DB) integrate(ctx context.Context, tx *sql.Tx, oldSize uint64, hashes []translog.StoredHash, cp *store.CheckpointRow) error {
 	var cur sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT MAX(size) FROM checkpoints`).Scan(&cur); err != nil {
 		return err
@@ -388,22 +399,30 @@ func (db *DB) Integrate(ctx context.Context, oldSize uint64, hashes []translog.S
 	if uint64(cur.Int64) != oldSize {
 		return store.ErrConflict
 	}
-	ins, err := tx.PrepareContext(ctx, db.d.q(`INSERT INTO hashes (id, hash) VALUES (?, ?)`))
-	if err != nil {
-		return err
-	}
-	defer ins.Close()
-	for _, h := range hashes {
-		if _, err := ins.ExecContext(ctx, h.Index, h.Hash[:]); err != nil {
+	for len(hashes) > 0 {
+		n := min(len(hashes), 400)
+		q := `INSERT INTO hashes (id, hash) VALUES (?, ?)` + strings.Repeat(", (?, ?)", n-1)
+		args := make([]any, 0, 2*n)
+		for _, h := range hashes[:n] {
+			args = append(args, h.Index, h.Hash[:])
+		}
+		if _, err := tx.ExecContext(ctx, db.d.q(q), args...); err != nil {
 			return err
 		}
+		hashes = hashes[n:]
 	}
-	if _, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO checkpoints (size, time, root, note) VALUES (?, ?, ?, ?)`),
-		int64(cp.Size), cp.Time.UnixNano(), cp.Root[:], cp.Note); err != nil {
-		return err
-	}
-	return tx.Commit()
+	_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO checkpoints (size, time, root, note) VALUES (?, ?, ?, ?)`),
+		int64(cp.Size), cp.Time.UnixNano(), cp.Root[:], cp.Note)
+	return err
 }
+
+// Integrate implements store.SeqTx.
+func (t *seqTx) Integrate(oldSize uint64, hashes []translog.StoredHash, cp *store.CheckpointRow) error {
+	return t.db.integrate(t.ctx, t.tx, oldSize, hashes, cp)
+}
+
+// Exclusive implements store.Store.
+func (db *DB) Exclusive() bool { return db.d.exclusive }
 
 type scanner interface{ Scan(...any) error }
 
