@@ -22,7 +22,6 @@ type Server struct {
 	Started time.Duration // from exec to serving
 }
 
-
 // Spawn starts "vouch serve" (this very binary) on dir and waits until it
 // answers /healthz. extra are further serve flags.
 func Spawn(ctx context.Context, dir string, extra ...string) (*Server, error) {
@@ -103,4 +102,3 @@ func (s *Server) Kill() {
 	s.cmd.Process.Kill()
 	<-s.done
 }
-
