@@ -79,7 +79,7 @@ func TestParseRecord(t *testing.T) {
 		{"release bad channel", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0","digest":"` + prev + `","size":3,"mediaType":"application/octet-stream","channel":"beta","time":"2026-01-01T00:00:00Z"}`, "channel"},
 		{"release file url", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0","digest":"` + prev + `","size":3,"mediaType":"a/b","channel":"staged","url":"file:///etc/passwd","time":"2026-01-01T00:00:00Z"}`, "http"},
 		{"not an object", `[1,2,3]`, "record payload"},
-		{"trailing", `{"type":"identity","publicKey":"` + k.Public().Base64() + `","time":"2026-01-01T00:00:00Z"} {}`, "trailing"},
+		{"trailing", `{"type":"identity","publicKey":"` + k.Public().Base64() + `","time":"2026-01-01T00:00:00Z"} {}`, "after top-level value"},
 		{"bad utf8", "{\"type\":\"identity\xff\"}", "UTF-8"},
 		{"deep", strings.Repeat("[", 100) + strings.Repeat("]", 100), "nested"},
 		{"yank bad reason", `{"type":"yank","package":"a/b","prev":"` + prev + `","version":"1","reason":"Because I said so","time":"2026-01-01T00:00:00Z"}`, "reason"},

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -16,59 +16,69 @@ const maxJSONDepth = 32
 // maxJSONDepth deep, with no object holding the same key twice. Duplicate
 // keys are refused because different parsers resolve them differently, and a
 // signed statement must mean one thing to every reader.
+//
+// It validates with encoding/json, then walks the (now known valid) bytes
+// once to find duplicate keys, which is several times faster than a token
+// stream.
 func checkJSON(b []byte) error {
 	if !utf8.Valid(b) {
 		return errors.New("not valid UTF-8")
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := checkValue(d, 0); err != nil {
-		return err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
-}
-
-func checkValue(d *json.Decoder, depth int) error {
-	if depth > maxJSONDepth {
-		return fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
-	}
-	t, err := d.Token()
-	if err != nil {
-		return fmt.Errorf("invalid JSON: %v", err)
-	}
-	delim, ok := t.(json.Delim)
-	if !ok {
-		return nil
-	}
-	switch delim {
-	case '{':
-		seen := map[string]bool{}
-		for d.More() {
-			k, err := d.Token()
-			if err != nil {
-				return fmt.Errorf("invalid JSON: %v", err)
-			}
-			key := k.(string)
-			if seen[key] {
-				return fmt.Errorf("duplicate JSON key %q", key)
-			}
-			seen[key] = true
-			if err := checkValue(d, depth+1); err != nil {
-				return err
-			}
+	if !json.Valid(b) {
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("invalid JSON: %v", err)
 		}
-	case '[':
-		for d.More() {
-			if err := checkValue(d, depth+1); err != nil {
-				return err
-			}
-		}
+		return errors.New("invalid JSON")
 	}
-	if _, err := d.Token(); err != nil {
-		return fmt.Errorf("invalid JSON: %v", err)
+	type frame struct {
+		object bool
+		keys   [][]byte
+	}
+	var stack []frame
+	expectKey := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '{', '[':
+			if len(stack) == maxJSONDepth {
+				return fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
+			}
+			stack = append(stack, frame{object: c == '{'})
+			expectKey = c == '{'
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			expectKey = false
+		case ',':
+			expectKey = len(stack) > 0 && stack[len(stack)-1].object
+		case ':':
+			expectKey = false
+		case '"':
+			end := i + 1
+			escaped := false
+			for ; b[end] != '"'; end++ {
+				if b[end] == '\\' {
+					escaped = true
+					end++
+				}
+			}
+			if expectKey {
+				key := b[i+1 : end]
+				if escaped {
+					var s string
+					if err := json.Unmarshal(b[i:end+1], &s); err != nil {
+						return fmt.Errorf("invalid JSON: %v", err)
+					}
+					key = []byte(s)
+				}
+				f := &stack[len(stack)-1]
+				if slices.ContainsFunc(f.keys, func(k []byte) bool { return bytes.Equal(k, key) }) {
+					return fmt.Errorf("duplicate JSON key %q", key)
+				}
+				f.keys = append(f.keys, key)
+				expectKey = false
+			}
+			i = end
+		}
 	}
 	return nil
 }

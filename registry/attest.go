@@ -80,29 +80,26 @@ func (r *Registry) appendAttestation(ctx context.Context, env *dsse.Envelope, pa
 		}
 		return Receipt{}, &UnavailableError{err}
 	}
-	// The statement is kept off the log, in the store's off-log table,
-	// written in the same transaction as the entry.
-	off := []store.OffLog{{Digest: e.Attestation.PayloadDigest, Kind: offStatement, Data: payload}}
-	return r.Append(ctx, e, off)
+	// The statement (e.Payload) is kept off the log, in the store's
+	// statements table, written in the same transaction as the entry.
+	return r.Append(ctx, e, nil)
 }
 
-// offStatement is the off-log kind of attestation statements.
-const offStatement = "statement"
-
-// Statement returns an attestation's statement body, or erased=true if it
-// was erased.
-func (r *Registry) Statement(ctx context.Context, ref *record.AttestationRef) (body []byte, erased bool, err error) {
-	o, err := r.st.OffLog(ctx, ref.PayloadDigest)
+// Statement returns the statement of the attestation at log index idx, or
+// erased=true if it was erased. The body is checked against the digest the
+// log holds.
+func (r *Registry) Statement(ctx context.Context, idx uint64, ref *record.AttestationRef) (body []byte, erased bool, err error) {
+	b, err := r.st.Statement(ctx, idx)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, true, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	if record.Digest(o.Data) != ref.PayloadDigest {
-		return nil, false, fmt.Errorf("stored statement %s is corrupt", ref.PayloadDigest)
+	if record.Digest(b) != ref.PayloadDigest {
+		return nil, false, fmt.Errorf("stored statement of entry %d is corrupt", idx)
 	}
-	return o.Data, false, nil
+	return b, false, nil
 }
 
 // AttestationAt returns the attestation entry at a log index, with its body
@@ -122,7 +119,7 @@ func (r *Registry) AttestationAt(ctx context.Context, index uint64) (*record.Ent
 	if e.Attestation == nil {
 		return nil, false, invalidf("entry %d is a %s record, not an attestation", index, e.Record.Type)
 	}
-	body, erased, err := r.Statement(ctx, e.Attestation)
+	body, erased, err := r.Statement(ctx, index, e.Attestation)
 	if err != nil || erased {
 		return e, erased, err
 	}

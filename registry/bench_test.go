@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,6 +68,11 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	var n atomic.Int64
 	io0 := procIO()
+	if f := os.Getenv("VOUCH_BENCH_CPUPROFILE"); f != "" {
+		out, _ := os.Create(f)
+		pprof.StartCPUProfile(out)
+		defer pprof.StopCPUProfile()
+	}
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for _, s := range w.Streams {

@@ -28,9 +28,9 @@ func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
 	switch rec.Type {
 	case record.TypeRelease:
 		// Content named by earlier releases may have been banished.
-		if seen, err := getState[marker](ctx, r, keyContent(rec.Digest), maxSize); err != nil {
+		if seen, err := r.st.Query(ctx, &store.Query{Size: maxSize, Subject: rec.Digest, Type: record.TypeRelease, Limit: 1}); err != nil {
 			return err
-		} else if seen != nil {
+		} else if len(seen) > 0 {
 			st, err := r.ContentStatus(ctx, rec.Digest)
 			if err != nil {
 				return err

@@ -37,7 +37,7 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 		digests = append(digests, id.Commitment)
 		rep.Profiles++
 	}
-	var statements []string
+	var statements []uint64
 	after := (*uint64)(nil)
 	for {
 		rows, err := r.st.Query(ctx, &store.Query{Size: maxSize, Signer: keyID, After: after, Limit: 1000})
@@ -56,8 +56,8 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 			case e.Record != nil && e.Record.Commitment != "" && !slices.Contains(digests, e.Record.Commitment):
 				digests = append(digests, e.Record.Commitment)
 				rep.Profiles++
-			case e.Attestation != nil && !slices.Contains(statements, e.Attestation.PayloadDigest):
-				statements = append(statements, e.Attestation.PayloadDigest)
+			case e.Attestation != nil:
+				statements = append(statements, row.Index)
 			}
 		}
 		if len(rows) < 1000 {
@@ -66,12 +66,14 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 		last := rows[len(rows)-1].Index
 		after = &last
 	}
-	for _, d := range statements {
-		r.statements.Remove(d)
-		digests = append(digests, d)
-		rep.Statements++
+	for _, i := range statements {
+		r.statements.Remove(i)
 	}
+	rep.Statements = len(statements)
 	if err := r.st.DeleteOffLog(ctx, digests); err != nil {
+		return nil, err
+	}
+	if err := r.st.DeleteStatements(ctx, statements); err != nil {
 		return nil, err
 	}
 	if err := r.st.Compact(ctx); err != nil {
@@ -97,8 +99,8 @@ func (r *Registry) EraseAttestation(ctx context.Context, index uint64) (*EraseRe
 	if e.Attestation == nil {
 		return nil, invalidf("entry %d is not an attestation", index)
 	}
-	r.statements.Remove(e.Attestation.PayloadDigest)
-	if err := r.st.DeleteOffLog(ctx, []string{e.Attestation.PayloadDigest}); err != nil {
+	r.statements.Remove(index)
+	if err := r.st.DeleteStatements(ctx, []uint64{index}); err != nil {
 		return nil, err
 	}
 	if err := r.st.Compact(ctx); err != nil {

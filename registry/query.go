@@ -178,7 +178,7 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *QueryReq
 		return nil, false, nil
 	}
 	if e.Attestation != nil && (req.Bodies || predicate.Known(e.Attestation.PredicateType) || req.Where != nil && req.Where.UsesBody) {
-		st, erased, err := qc.r.statement(ctx, e.Attestation)
+		st, erased, err := qc.r.statement(ctx, row.Index, e.Attestation)
 		if err != nil {
 			return nil, false, err
 		}
@@ -245,11 +245,11 @@ func (it *QueryItem) Subjects() []string {
 }
 
 // statement loads and parses an attestation's statement through a cache.
-func (r *Registry) statement(ctx context.Context, ref *record.AttestationRef) (*record.Statement, bool, error) {
-	if st, ok := r.statements.Get(ref.PayloadDigest); ok {
+func (r *Registry) statement(ctx context.Context, idx uint64, ref *record.AttestationRef) (*record.Statement, bool, error) {
+	if st, ok := r.statements.Get(idx); ok {
 		return st, false, nil
 	}
-	body, erased, err := r.Statement(ctx, ref)
+	body, erased, err := r.Statement(ctx, idx, ref)
 	if err != nil || erased {
 		return nil, erased, err
 	}
@@ -257,11 +257,11 @@ func (r *Registry) statement(ctx context.Context, ref *record.AttestationRef) (*
 	if err != nil {
 		return nil, false, err
 	}
-	r.statements.Add(ref.PayloadDigest, st)
+	r.statements.Add(idx, st)
 	return st, false, nil
 }
 
-func newStatementCache() *lru.Cache[string, *record.Statement] {
-	c, _ := lru.New[string, *record.Statement](4096)
+func newStatementCache() *lru.Cache[uint64, *record.Statement] {
+	c, _ := lru.New[uint64, *record.Statement](4096)
 	return c
 }

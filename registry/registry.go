@@ -69,9 +69,9 @@ type Registry struct {
 	queue  chan *pending
 	kick   chan struct{}
 	hashes *lru.Cache[int64, tlog.Hash]
-	// statements caches parsed attestation statements by payload digest;
+	// statements caches parsed attestation statements by log index;
 	// erasure removes entries.
-	statements *lru.Cache[string, *record.Statement]
+	statements *lru.Cache[uint64, *record.Statement]
 	// stateCache holds decoded latest state objects (nil for absent ones)
 	// when this process is the store's only writer; nil otherwise.
 	stateCache *lru.Cache[string, any]
@@ -326,7 +326,7 @@ func (r *Registry) sequence(batch []*pending) {
 	var cp *store.CheckpointRow
 	var stored []translog.StoredHash
 	err := r.st.Sequence(ctx, func(tx store.SeqTx) error {
-		view = newBatchView(tx.Get, r.stateCache)
+		view = newBatchView(tx, r.stateCache)
 		start := tx.Head()
 		var leafHashes []tlog.Hash
 		for i, p := range batch {
@@ -349,7 +349,7 @@ func (r *Registry) sequence(batch []*pending) {
 				results[i] = outcome{err: &state.Refusal{Code: state.CodeTooLarge, Msg: err.Error()}}
 				continue
 			}
-			kvs, err := view.record(changes, env.Index)
+			kvs, err := view.record(changes)
 			if err != nil {
 				return err
 			}
@@ -437,6 +437,7 @@ func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
 	}
 	if a := e.Attestation; a != nil {
 		row.Type = "attestation"
+		row.Statement = e.Payload
 		row.PredicateType = a.PredicateType
 		row.PayloadDigest = a.PayloadDigest
 		row.Subjects = a.Subjects

@@ -40,17 +40,22 @@ type wrapper struct {
 // {"envelope": ..., "note": "...", "profile": {...}, "salt": "..."} that
 // carries the off-log data a record refers to.
 func ParseSubmission(body []byte, maxAttestation int64) (*Submission, error) {
-	var probe map[string]json.RawMessage
+	envJSON := body
+	var w wrapper
+	var probe struct {
+		Envelope json.RawMessage `json:"envelope"`
+	}
 	if err := json.Unmarshal(body, &probe); err != nil {
 		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "body is not a JSON object: " + err.Error()}
 	}
-	envJSON := body
-	var w wrapper
-	if _, ok := probe["envelope"]; ok {
+	if probe.Envelope != nil {
 		d := json.NewDecoder(bytes.NewReader(body))
 		d.DisallowUnknownFields()
 		if err := d.Decode(&w); err != nil {
 			return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: " + err.Error()}
+		}
+		if w.Envelope == nil {
+			return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: envelope is required"}
 		}
 		envJSON = w.Envelope
 	}

@@ -3,10 +3,12 @@ package registry
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 )
@@ -22,8 +24,6 @@ func keyPackage(name string) string      { return "p/" + name }
 func keyRelease(name, ver string) string { return "r/" + name + "@" + ver }
 func prefixReleases(name string) string  { return "r/" + name + "@" }
 func prefixPackages() string             { return "p/" }
-func keyContent(d string) string         { return "c/" + d }
-func keyAttestation(k string) string     { return "a/" + k }
 
 func decode[T any](b []byte) (*T, error) {
 	if b == nil {
@@ -54,8 +54,6 @@ func decodeKey(key string, b []byte) (any, error) {
 		return decode[state.Package](b)
 	case strings.HasPrefix(key, "r/"):
 		return decode[state.Release](b)
-	case strings.HasPrefix(key, "c/"), strings.HasPrefix(key, "a/"):
-		return decode[marker](b)
 	}
 	return nil, fmt.Errorf("unknown state key %q", key)
 }
@@ -64,13 +62,17 @@ func decodeKey(key string, b []byte) (any, error) {
 // committed state (through the cache, when the store is exclusive) plus the
 // changes of the entries accepted earlier in the same batch.
 type batchView struct {
-	get     getter
-	cache   *lru.Cache[string, any]
-	overlay map[string]any
+	tx       store.SeqTx
+	get      getter
+	cache    *lru.Cache[string, any]
+	overlay  map[string]any
+	contents map[string]bool // digests released in this batch
+	attests  map[string]bool // dedup keys of this batch's attestations
 }
 
-func newBatchView(get getter, cache *lru.Cache[string, any]) *batchView {
-	return &batchView{get: get, cache: cache, overlay: map[string]any{}}
+func newBatchView(tx store.SeqTx, cache *lru.Cache[string, any]) *batchView {
+	return &batchView{tx: tx, get: tx.Get, cache: cache, overlay: map[string]any{},
+		contents: map[string]bool{}, attests: map[string]bool{}}
 }
 
 // load returns the latest object under key, or nil.
@@ -133,24 +135,60 @@ func (v *batchView) Release(name, ver string) (*state.Release, error) {
 func (v *batchView) Operators() (*state.Operators, error) {
 	return lookup[state.Operators](v, keyOperators)
 }
+
+// Content reports whether a release names digest: one of this batch, or
+// a logged one (found through the subject index: no state row is written
+// for it).
 func (v *batchView) Content(d string) (bool, error) {
-	m, err := lookup[marker](v, keyContent(d))
-	return m != nil, err
-}
-func (v *batchView) Attestation(k string) (bool, error) {
-	m, err := lookup[marker](v, keyAttestation(k))
-	return m != nil, err
+	if v.contents[d] {
+		return true, nil
+	}
+	refs, err := v.tx.Subjects(d)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range refs {
+		if r.Type == record.TypeRelease {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
-// marker records the log index that introduced a content digest or an
-// attestation.
-type marker struct {
-	Index uint64 `json:"index"`
+// Attestation reports whether the same statement with the same signers is
+// already logged, in this batch or before (found through the subject index).
+func (v *batchView) Attestation(a *record.AttestationRef) (bool, error) {
+	if v.attests[a.DedupKey()] {
+		return true, nil
+	}
+	refs, err := v.tx.Subjects(a.Subjects[0])
+	if err != nil {
+		return false, err
+	}
+	var want []string
+	for _, s := range a.Signatures {
+		want = append(want, s.Signer)
+	}
+	slices.Sort(want)
+	for _, r := range refs {
+		if r.Type != "attestation" || r.PayloadDigest != a.PayloadDigest {
+			continue
+		}
+		got, err := v.tx.Signers(r.Index)
+		if err != nil {
+			return false, err
+		}
+		slices.Sort(got)
+		if slices.Equal(got, want) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // record notes the changes of an accepted entry in the overlay and returns
 // them encoded for the store.
-func (v *batchView) record(c *state.Changes, idx uint64) ([]store.KV, error) {
+func (v *batchView) record(c *state.Changes) ([]store.KV, error) {
 	var kvs []store.KV
 	put := func(key string, obj any) error {
 		b, err := json.Marshal(obj)
@@ -182,14 +220,10 @@ func (v *batchView) record(c *state.Changes, idx uint64) ([]store.KV, error) {
 		}
 	}
 	for _, d := range c.Contents {
-		if err := put(keyContent(d), &marker{Index: idx}); err != nil {
-			return nil, err
-		}
+		v.contents[d] = true
 	}
 	for _, k := range c.Attestations {
-		if err := put(keyAttestation(k), &marker{Index: idx}); err != nil {
-			return nil, err
-		}
+		v.attests[k] = true
 	}
 	return kvs, nil
 }

@@ -22,9 +22,9 @@ type View interface {
 	Operators() (*Operators, error)
 	// Content reports whether some release names the content digest.
 	Content(digest string) (bool, error)
-	// Attestation reports whether an attestation with the given dedup key
-	// (record.AttestationRef.DedupKey) is already in the log.
-	Attestation(key string) (bool, error)
+	// Attestation reports whether the same statement, signed by the same
+	// keys, is already in the log.
+	Attestation(a *record.AttestationRef) (bool, error)
 }
 
 // Env is what the state machine knows about the moment an entry is logged.

@@ -29,8 +29,7 @@ func applyAttestation(v View, e *record.Entry, env Env) (*Changes, error) {
 			return nil, refuse(CodeKeyInactive, "signer %s is %s and can no longer sign", s.Signer, id.Status)
 		}
 	}
-	key := a.DedupKey()
-	dup, err := v.Attestation(key)
+	dup, err := v.Attestation(a)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +42,7 @@ func applyAttestation(v View, e *record.Entry, env Env) (*Changes, error) {
 			return nil, err
 		}
 		if ok {
-			return &Changes{Attestations: []string{key}}, nil
+			return &Changes{Attestations: []string{a.DedupKey()}}, nil
 		}
 	}
 	return nil, refuse(CodeUnknownSubject, "no subject of the statement is the content of a release in this registry (subjects %v)", a.Subjects)

@@ -1,5 +1,7 @@
 package state
 
+import "github.com/vouchdev/vouch/record"
+
 // Memory is a complete state held in memory: a View that Changes can be
 // committed to. The auditor replays the log into one; tests use it to drive
 // the state machine without a database.
@@ -37,7 +39,10 @@ func (m *Memory) Operators() (*Operators, error) { return m.Ops, nil }
 func (m *Memory) Content(d string) (bool, error) { _, ok := m.Contents[d]; return ok, nil }
 
 // Attestation implements View.
-func (m *Memory) Attestation(k string) (bool, error) { _, ok := m.Attestations[k]; return ok, nil }
+func (m *Memory) Attestation(a *record.AttestationRef) (bool, error) {
+	_, ok := m.Attestations[a.DedupKey()]
+	return ok, nil
+}
 
 // Commit applies the changes accepted at log index idx.
 func (m *Memory) Commit(c *Changes, idx uint64) {

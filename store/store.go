@@ -47,6 +47,16 @@ type EntryRow struct {
 	PayloadDigest string
 	Signers       []string
 	Subjects      []string
+	// Statement is an attestation's statement, kept off the log (in its
+	// own erasable table, keyed by the entry's index).
+	Statement []byte
+}
+
+// SubjectRef is an entry that names a content digest.
+type SubjectRef struct {
+	Index         uint64
+	Type          string
+	PayloadDigest string
 }
 
 // KV is a state object: a key and its JSON value. A nil value means the
@@ -84,6 +94,11 @@ type SeqTx interface {
 	// Append stores e at index Head().Sequenced, the state objects it
 	// changed and its off-log data.
 	Append(e *EntryRow, changes []KV, off []OffLog) error
+	// Subjects lists the entries that name a content digest (release
+	// records and attestations).
+	Subjects(digest string) ([]SubjectRef, error)
+	// Signers returns the key IDs that signed entry idx.
+	Signers(idx uint64) ([]string, error)
 	// Integrate stores tree hashes and a checkpoint in the same
 	// transaction (see Store.Integrate).
 	Integrate(oldSize uint64, hashes []translog.StoredHash, cp *CheckpointRow) error
@@ -130,6 +145,11 @@ type Store interface {
 	OffLog(ctx context.Context, digest string) (*OffLog, error)
 	// DeleteOffLog erases off-log data for good.
 	DeleteOffLog(ctx context.Context, digests []string) error
+	// Statement returns the statement of the attestation at idx, or
+	// ErrNotFound if it was erased.
+	Statement(ctx context.Context, idx uint64) ([]byte, error)
+	// DeleteStatements erases attestation statements for good.
+	DeleteStatements(ctx context.Context, idxs []uint64) error
 	// Compact rewrites the database so that no trace of deleted data
 	// remains in its files (SQLite: VACUUM and a truncating WAL checkpoint).
 	Compact(ctx context.Context) error

@@ -31,6 +31,7 @@ var migrations = []migration{
 			`CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, root BLOB NOT NULL, note BLOB NOT NULL)`,
 			`CREATE TABLE state (key TEXT NOT NULL, idx INTEGER NOT NULL, value BLOB NOT NULL, PRIMARY KEY (key, idx)) WITHOUT ROWID`,
 			`CREATE TABLE offlog (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL) WITHOUT ROWID`,
+			`CREATE TABLE statements (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)`,
 		},
 		postgres: []string{
 			`CREATE TABLE entries (
@@ -52,6 +53,7 @@ var migrations = []migration{
 			`CREATE TABLE checkpoints (size BIGINT PRIMARY KEY, time BIGINT NOT NULL, root BYTEA NOT NULL, note BYTEA NOT NULL)`,
 			`CREATE TABLE state (key TEXT COLLATE "C" NOT NULL, idx BIGINT NOT NULL, value BYTEA NOT NULL, PRIMARY KEY (key, idx))`,
 			`CREATE TABLE offlog (digest TEXT PRIMARY KEY, kind TEXT NOT NULL, data BYTEA NOT NULL)`,
+			`CREATE TABLE statements (idx BIGINT PRIMARY KEY, data BYTEA NOT NULL)`,
 		},
 	},
 }

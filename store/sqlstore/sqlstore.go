@@ -126,7 +126,10 @@ type seqTx struct {
 	tx   *sql.Tx
 	head store.Head
 	get  *sql.Stmt
-	ins  [5]*sql.Stmt
+	subj *sql.Stmt
+	// rows buffers the rows appended in this transaction, per table, to be
+	// written with multi-row INSERTs at the end (see flush).
+	rows [len(inserts)][]any
 }
 
 func (db *DB) readHead(ctx context.Context, q interface {
@@ -168,6 +171,9 @@ func (db *DB) Sequence(ctx context.Context, fn func(store.SeqTx) error) (err err
 	if err := fn(st); err != nil {
 		return err
 	}
+	if err := st.flush(); err != nil {
+		return err
+	}
 	return tx.Commit()
 }
 
@@ -175,14 +181,57 @@ func (t *seqTx) close() {
 	if t.get != nil {
 		t.get.Close()
 	}
-	for _, s := range t.ins {
-		if s != nil {
-			s.Close()
-		}
+	if t.subj != nil {
+		t.subj.Close()
 	}
 }
 
 func (t *seqTx) Head() store.Head { return t.head }
+
+// Subjects implements store.SeqTx.
+func (t *seqTx) Subjects(digest string) ([]store.SubjectRef, error) {
+	if t.subj == nil {
+		s, err := t.tx.PrepareContext(t.ctx, t.db.d.q(`SELECT e.idx, e.type, e.pdigest FROM entry_subjects s JOIN entries e ON e.idx = s.idx WHERE s.digest = ? LIMIT 1000`))
+		if err != nil {
+			return nil, err
+		}
+		t.subj = s
+	}
+	rows, err := t.subj.QueryContext(t.ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.SubjectRef
+	for rows.Next() {
+		var r store.SubjectRef
+		var idx int64
+		if err := rows.Scan(&idx, &r.Type, &r.PayloadDigest); err != nil {
+			return nil, err
+		}
+		r.Index = uint64(idx)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Signers implements store.SeqTx.
+func (t *seqTx) Signers(idx uint64) ([]string, error) {
+	rows, err := t.tx.QueryContext(t.ctx, t.db.d.q(`SELECT key_id FROM entry_signers WHERE idx = ?`), int64(idx))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
 
 func (t *seqTx) Get(key string) ([]byte, error) {
 	if t.get == nil {
@@ -200,33 +249,42 @@ func (t *seqTx) Get(key string) ([]byte, error) {
 	return v, err
 }
 
-var insertSQL = [5]string{
-	`INSERT INTO entries (idx, leaf, time, kind, type, package, version, ptype, pdigest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	`INSERT INTO entry_signers (key_id, idx) VALUES (?, ?) ON CONFLICT DO NOTHING`,
-	`INSERT INTO entry_subjects (digest, idx) VALUES (?, ?) ON CONFLICT DO NOTHING`,
-	`INSERT INTO state (key, idx, value) VALUES (?, ?, ?)`,
-	`INSERT INTO offlog (digest, kind, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+// inserts are the tables an appended entry writes to: the head of an INSERT,
+// its number of columns, and its tail.
+var inserts = [...]struct {
+	head string
+	cols int
+	tail string
+}{
+	{`INSERT INTO entries (idx, leaf, time, kind, type, package, version, ptype, pdigest) VALUES `, 9, ``},
+	{`INSERT INTO entry_signers (key_id, idx) VALUES `, 2, ` ON CONFLICT DO NOTHING`},
+	{`INSERT INTO entry_subjects (digest, idx) VALUES `, 2, ` ON CONFLICT DO NOTHING`},
+	{`INSERT INTO state (key, idx, value) VALUES `, 3, ``},
+	{`INSERT INTO offlog (digest, kind, data) VALUES `, 3, ` ON CONFLICT DO NOTHING`},
+	{`INSERT INTO statements (idx, data) VALUES `, 2, ``},
 }
 
-func (t *seqTx) stmt(i int) (*sql.Stmt, error) {
-	if t.ins[i] == nil {
-		s, err := t.tx.PrepareContext(t.ctx, t.db.d.q(insertSQL[i]))
-		if err != nil {
-			return nil, err
+// flush writes the buffered rows, a few hundred per statement.
+func (t *seqTx) flush() error {
+	for i, ins := range inserts {
+		args := t.rows[i]
+		t.rows[i] = nil
+		per := 400 / ins.cols * ins.cols
+		for len(args) > 0 {
+			n := min(len(args), per)
+			rows := n / ins.cols
+			tuple := "(?" + strings.Repeat(", ?", ins.cols-1) + ")"
+			q := ins.head + tuple + strings.Repeat(", "+tuple, rows-1) + ins.tail
+			if _, err := t.tx.ExecContext(t.ctx, t.db.d.q(q), args[:n]...); err != nil {
+				return err
+			}
+			args = args[n:]
 		}
-		t.ins[i] = s
 	}
-	return t.ins[i], nil
+	return nil
 }
 
-func (t *seqTx) exec(i int, args ...any) error {
-	s, err := t.stmt(i)
-	if err != nil {
-		return err
-	}
-	_, err = s.ExecContext(t.ctx, args...)
-	return err
-}
+func (t *seqTx) add(table int, args ...any) { t.rows[table] = append(t.rows[table], args...) }
 
 func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog) error {
 	if e.Index != t.head.Sequenced {
@@ -236,28 +294,21 @@ func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog
 		return fmt.Errorf("sqlstore: log time would go backwards")
 	}
 	idx := int64(e.Index)
-	if err := t.exec(0, idx, e.Leaf, e.Time.UnixNano(), e.Kind, e.Type, e.Package, e.Version, e.PredicateType, e.PayloadDigest); err != nil {
-		return err
-	}
+	t.add(0, idx, e.Leaf, e.Time.UnixNano(), e.Kind, e.Type, e.Package, e.Version, e.PredicateType, e.PayloadDigest)
 	for _, k := range e.Signers {
-		if err := t.exec(1, k, idx); err != nil {
-			return err
-		}
+		t.add(1, k, idx)
 	}
 	for _, d := range e.Subjects {
-		if err := t.exec(2, d, idx); err != nil {
-			return err
-		}
+		t.add(2, d, idx)
 	}
 	for _, c := range changes {
-		if err := t.exec(3, c.Key, idx, c.Value); err != nil {
-			return err
-		}
+		t.add(3, c.Key, idx, c.Value)
 	}
 	for _, o := range off {
-		if err := t.exec(4, o.Digest, o.Kind, o.Data); err != nil {
-			return err
-		}
+		t.add(4, o.Digest, o.Kind, o.Data)
+	}
+	if e.Statement != nil {
+		t.add(5, idx, e.Statement)
 	}
 	t.head.Sequenced++
 	t.head.LastTime = e.Time
@@ -418,6 +469,9 @@ func (db *DB) integrate(ctx context.Context, tx *sql.Tx, oldSize uint64, hashes 
 
 // Integrate implements store.SeqTx.
 func (t *seqTx) Integrate(oldSize uint64, hashes []translog.StoredHash, cp *store.CheckpointRow) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	return t.db.integrate(t.ctx, t.tx, oldSize, hashes, cp)
 }
 
@@ -555,6 +609,34 @@ func (db *DB) DeleteOffLog(ctx context.Context, digests []string) error {
 	}
 	for _, d := range digests {
 		if _, err := tx.ExecContext(ctx, db.d.q(`DELETE FROM offlog WHERE digest = ?`), d); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Statement implements store.Store.
+func (db *DB) Statement(ctx context.Context, idx uint64) ([]byte, error) {
+	var b []byte
+	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT data FROM statements WHERE idx = ?`), int64(idx)).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return b, err
+}
+
+// DeleteStatements implements store.Store.
+func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
+	if len(idxs) == 0 {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, i := range idxs {
+		if _, err := tx.ExecContext(ctx, db.d.q(`DELETE FROM statements WHERE idx = ?`), int64(i)); err != nil {
 			tx.Rollback()
 			return err
 		}
