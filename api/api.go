@@ -259,3 +259,32 @@ type Attestation struct {
 	Statement     json.RawMessage `json:"statement,omitempty"`
 	Envelope      json.RawMessage `json:"envelope,omitempty"`
 }
+
+// Statements answers GET /api/v1/statements: the statements of the
+// attestations in a range of the log, for auditors.
+type Statements struct {
+	Statements []StatementBody `json:"statements"`
+}
+
+// StatementBody is one attestation's statement, or a note that it was
+// erased.
+type StatementBody struct {
+	Index     uint64 `json:"index"`
+	Statement []byte `json:"statement,omitempty"`
+	Erased    bool   `json:"erased,omitempty"`
+}
+
+// Status answers GET /api/v1/status: what this server is doing, for
+// operators and monitoring.
+type Status struct {
+	Origin string `json:"origin"`
+	// Integrator says whether this server integrates the log and signs
+	// checkpoints (exactly one server of a deployment does).
+	Integrator bool `json:"integrator"`
+	// Sequenced is the number of entries stored; TreeSize the size of the
+	// latest checkpoint. A gap that does not close means integration is
+	// stuck.
+	Sequenced      uint64    `json:"sequenced"`
+	TreeSize       uint64    `json:"treeSize"`
+	CheckpointTime time.Time `json:"checkpointTime"`
+}

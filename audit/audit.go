@@ -27,6 +27,7 @@ import (
 	"github.com/transparency-dev/tessera/api"
 	"github.com/transparency-dev/tessera/api/layout"
 
+	vapi "github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
@@ -63,12 +64,17 @@ type Violation struct {
 
 // Report is the outcome of an audit.
 type Report struct {
-	Origin     string        `json:"origin"`
-	From       uint64        `json:"from"`
-	To         uint64        `json:"to"`
-	Violation  *Violation    `json:"violation,omitempty"`
-	Mismatches []string      `json:"mismatches,omitempty"`
-	Packages   int           `json:"packages"`
+	Origin     string     `json:"origin"`
+	From       uint64     `json:"from"`
+	To         uint64     `json:"to"`
+	Violation  *Violation `json:"violation,omitempty"`
+	Mismatches []string   `json:"mismatches,omitempty"`
+	Packages   int        `json:"packages"`
+	// Statements is the number of attestations whose statement was fetched
+	// and whose signatures were checked; Erased those whose statement was
+	// erased (their signatures can no longer be checked).
+	Statements int           `json:"statements"`
+	Erased     int           `json:"erased"`
 	Elapsed    time.Duration `json:"elapsedNanos"`
 	// Rate is entries replayed per second in this run.
 	Rate float64 `json:"entriesPerSecond"`
@@ -95,6 +101,9 @@ type auditor struct {
 	rf       *compact.RangeFactory
 	keyCache sync.Map // key ID -> *keys.PublicKey, for parallel verification
 	lastTime time.Time
+	// statements and erased count attestations checked with and without
+	// their statement.
+	statements, erased int
 }
 
 // Run audits the log up to its latest checkpoint.
@@ -140,6 +149,7 @@ func Run(ctx context.Context, o Options, v *translog.Verifier) (*Report, error) 
 		return nil, err
 	}
 	rep.Packages = len(a.mem.Packages)
+	rep.Statements, rep.Erased = a.statements, a.erased
 	if o.Compare {
 		if rep.Mismatches, err = a.compare(ctx, cp); err != nil {
 			return nil, err
@@ -221,6 +231,7 @@ type bundle struct {
 	first   uint64
 	leaves  [][]byte
 	entries []*record.Entry
+	bad     map[int]error // entries that do not parse, or whose statement does not match
 	err     error
 }
 
@@ -252,6 +263,16 @@ func (a *auditor) replay(ctx context.Context, from, to uint64) (*Violation, erro
 			idx := b.first + uint64(i)
 			if err := a.rng.Append(rfc6962.DefaultHasher.HashLeaf(b.leaves[i]), nil); err != nil {
 				return nil, err
+			}
+			if err := b.bad[i]; err != nil {
+				return &Violation{Index: idx, Code: "malformed", Reason: err.Error()}, nil
+			}
+			if e.Attestation != nil {
+				if e.Envelope != nil {
+					a.statements++
+				} else {
+					a.erased++
+				}
 			}
 			if v := a.apply(idx, e); v != nil {
 				return v, nil
@@ -325,26 +346,69 @@ func (a *auditor) fetch(ctx context.Context, first, from, to uint64) *bundle {
 	b.first += uint64(skip)
 	b.leaves = eb.Entries[skip:]
 	b.entries = make([]*record.Entry, len(b.leaves))
+	b.bad = map[int]error{}
+	hasAttestations := false
+	for i, l := range b.leaves {
+		e, err := record.ParseLeaf(l)
+		if err != nil {
+			b.bad[i] = err
+			e = &record.Entry{}
+		}
+		b.entries[i] = e
+		hasAttestations = hasAttestations || e.Attestation != nil
+	}
+	if hasAttestations {
+		if err := a.attachStatements(ctx, b); err != nil {
+			b.err = err
+			return b
+		}
+	}
+	// Check signatures in parallel where the keys are already known; the
+	// state machine checks the rest in order.
 	var wg sync.WaitGroup
-	per := (len(b.leaves) + a.o.Workers - 1) / a.o.Workers
-	for w := 0; w < len(b.leaves); w += per {
+	per := (len(b.entries) + a.o.Workers - 1) / a.o.Workers
+	for w := 0; w < len(b.entries); w += per {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
 			for i := lo; i < hi; i++ {
-				e, err := record.ParseLeaf(b.leaves[i])
-				if err != nil {
-					// Keep the bad entry; apply reports it in order.
-					e = &record.Entry{}
-				} else if e.Record != nil {
-					e.Verify(a.cachedKey) // best effort: Apply verifies what is left
+				if e := b.entries[i]; e.Envelope != nil {
+					// A failure here is found again, and reported with
+					// its reason, when the entry is applied in order.
+					e.Verify(a.cachedKey)
 				}
-				b.entries[i] = e
 			}
-		}(w, min(w+per, len(b.leaves)))
+		}(w, min(w+per, len(b.entries)))
 	}
 	wg.Wait()
 	return b
+}
+
+// attachStatements fetches the statements of a bundle's attestations and
+// attaches them; an erased statement leaves its entry without a body.
+func (a *auditor) attachStatements(ctx context.Context, b *bundle) error {
+	raw, err := a.get(ctx, fmt.Sprintf("%s/api/v1/statements?from=%d&count=%d", a.o.LogURL, b.first, len(b.entries)))
+	if err != nil {
+		return err
+	}
+	var sj vapi.Statements
+	if err := json.Unmarshal(raw, &sj); err != nil {
+		return fmt.Errorf("statements from %d: %w", b.first, err)
+	}
+	for _, s := range sj.Statements {
+		if s.Index < b.first || s.Index >= b.first+uint64(len(b.entries)) || s.Erased {
+			continue
+		}
+		i := int(s.Index - b.first)
+		e := b.entries[i]
+		if e.Attestation == nil {
+			continue
+		}
+		if err := e.AttachBody(s.Statement); err != nil {
+			b.bad[i] = fmt.Errorf("the statement served for attestation %d does not match the log: %w", s.Index, err)
+		}
+	}
+	return nil
 }
 
 func (a *auditor) cachedKey(id string) (*keys.PublicKey, error) {

@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -57,4 +59,16 @@ func get(ctx context.Context, hc *http.Client, url string) (int, []byte, error) 
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
+}
+
+// GetJSON fetches a JSON document into v.
+func GetJSON(ctx context.Context, hc *http.Client, url string, v any) error {
+	st, b, err := get(ctx, hc, url)
+	if err != nil {
+		return err
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d: %.200s", url, st, b)
+	}
+	return json.Unmarshal(b, v)
 }

@@ -22,12 +22,15 @@ type Server struct {
 	Started time.Duration // from exec to serving
 }
 
-// Spawn starts "vouch serve" (this very binary) on dir and waits until it
-// answers /healthz. extra are further serve flags.
+// Spawn starts "vouch serve" (this very binary, or $VOUCH_BIN) on dir and
+// waits until it answers /healthz. extra are further serve flags.
 func Spawn(ctx context.Context, dir string, extra ...string) (*Server, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
+	}
+	if b := os.Getenv("VOUCH_BIN"); b != "" {
+		exe = b // tests run from a test binary, not vouch
 	}
 	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn", "--monitor-interval", "0"}, extra...)
 	if d := os.Getenv("VOUCH_BENCH_DEBUG_ADDR"); d != "" {

@@ -152,3 +152,33 @@ func profileOffLog(commitment string, profile json.RawMessage, salt string) (*st
 	data, _ := json.Marshal(storedProfile{Salt: salt, Profile: p, Raw: profile})
 	return &store.OffLog{Digest: commitment, Kind: "profile", Data: data}, nil
 }
+
+// Statements returns the statement of every attestation among entries
+// [from, from+n) of the latest checkpoint's tree (n at most 256).
+func (r *Registry) Statements(ctx context.Context, from uint64, n int) ([]api.StatementBody, error) {
+	cp, err := r.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n > 256 {
+		return nil, invalidf("count must be 1 to 256")
+	}
+	if from >= cp.Size {
+		return nil, invalidf("from %d is beyond the latest checkpoint (%d)", from, cp.Size)
+	}
+	to := min(cp.Size, from+uint64(n))
+	rows, err := r.st.Query(ctx, &store.Query{Size: to, From: from, Kind: string(record.KindAttestation), Limit: n})
+	if err != nil {
+		return nil, err
+	}
+	bodies, err := r.st.Statements(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.StatementBody, 0, len(rows))
+	for _, row := range rows {
+		b, ok := bodies[row.Index]
+		out = append(out, api.StatementBody{Index: row.Index, Statement: b, Erased: !ok})
+	}
+	return out, nil
+}

@@ -16,7 +16,9 @@ import (
 	"github.com/vouchdev/vouch/bench"
 	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/datadir"
+	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/registry"
+	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/store/sqlstore"
 	"github.com/vouchdev/vouch/translog"
 	"golang.org/x/mod/sumdb/tlog"
@@ -145,4 +147,86 @@ func procIO() int64 {
 		}
 	}
 	return 0
+}
+
+// filled returns a registry holding n entries of the benchmark workload.
+func filled(b *testing.B, n int) (*registry.Registry, *bench.Workload) {
+	reg := openRegistry(b)
+	ctx := context.Background()
+	w, err := bench.NewWorkload(n, 8, "q")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, id := range w.Identities {
+		if _, err := reg.Submit(ctx, id, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for d, c := range w.Blobs {
+		if _, err := reg.PutBlob(ctx, d, bytesReader(c)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, s := range w.Streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, it := range s {
+				if _, err := reg.Submit(ctx, it.Body, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	head, _ := reg.Store().Head(ctx)
+	if _, err := reg.WaitCovered(ctx, head.Sequenced-1); err != nil {
+		b.Fatal(err)
+	}
+	return reg, w
+}
+
+// BenchmarkProofs generates inclusion and consistency proofs in a tree of
+// 2,000 entries.
+func BenchmarkProofs(b *testing.B) {
+	reg, _ := filled(b, 2000)
+	ctx := context.Background()
+	size := reg.Latest().Size
+	i := uint64(0)
+	b.ResetTimer()
+	for b.Loop() {
+		i = (i + 7919) % size
+		if _, err := reg.InclusionProof(ctx, i, size); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := reg.ConsistencyProof(ctx, i+1, size); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkQuery plans and runs the query for the attestations of a digest,
+// and one with a where= filter over a package, on 2,000 entries.
+func BenchmarkQuery(b *testing.B) {
+	reg, w := filled(b, 2000)
+	ctx := context.Background()
+	size := reg.Latest().Size
+	f, err := query.Compile(`kind == "attestation" && fields.decision == "approved"`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	b.ResetTimer()
+	for b.Loop() {
+		i++
+		items, _, err := reg.Query(ctx, &registry.QueryRequest{Size: size, Filter: store.Query{Subject: w.Digests[i%len(w.Digests)], Kind: "attestation"}, Desc: true})
+		if err != nil || len(items) == 0 {
+			b.Fatal(err, len(items))
+		}
+		if _, _, err := reg.Query(ctx, &registry.QueryRequest{Size: size, Filter: store.Query{Package: w.Packages[i%len(w.Packages)]}, Where: f, Desc: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

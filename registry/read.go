@@ -228,3 +228,6 @@ func parseTime(s string) (time.Time, error) {
 func (r *Registry) OperatorsAt(ctx context.Context, size uint64) (*state.Operators, error) {
 	return getState[state.Operators](ctx, r, keyOperators, size)
 }
+
+// Leading reports whether this registry integrates the log.
+func (r *Registry) Leading() bool { return r.leading.Load() }

@@ -34,6 +34,10 @@ type Config struct {
 	Store store.Store
 	// LogSigner signs checkpoints; its name is the log's origin. Required.
 	LogSigner note.Signer
+	// LogVKey, if set, is the verifier key of LogSigner: Open refuses a
+	// store whose latest checkpoint it does not verify (another log's
+	// database, or another log key).
+	LogVKey string
 	// MaxBatch is the most entries sequenced in one transaction.
 	MaxBatch int
 	// MaxIntegrate is the most entries integrated under one checkpoint.
@@ -138,6 +142,15 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	cp, err := r.st.LatestCheckpoint(ctx)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
+	}
+	if cp != nil && cfg.LogVKey != "" {
+		v, err := translog.NewVerifier(cfg.LogVKey)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := v.Open(cp.Note); err != nil {
+			return nil, fmt.Errorf("the database holds another log than this data directory's key signs (%v): refusing to sign for it", err)
+		}
 	}
 	r.latest = cp
 	bg, cancel := context.WithCancel(context.Background())
@@ -461,21 +474,34 @@ func (r *Registry) integrator(ctx context.Context) {
 	defer r.wg.Done()
 	tick := time.NewTicker(r.cfg.PollInterval)
 	defer tick.Stop()
-	release := func() {}
-	defer func() { release() }()
+	var lease store.Lease
+	defer func() {
+		if lease != nil {
+			lease.Release()
+		}
+	}()
+	lastCheck := time.Now()
 	for {
-		if !r.leading.Load() {
-			rel, ok, err := r.st.LeadIntegration(ctx)
+		if lease == nil {
+			l, ok, err := r.st.LeadIntegration(ctx)
 			if err != nil && ctx.Err() == nil {
 				r.log.Warn("integrator election failed", "err", err)
 			}
 			if ok {
-				release = rel
+				lease = l
 				r.leading.Store(true)
 				r.log.Info("integrating the log", "origin", r.Origin())
 			}
+		} else if time.Since(lastCheck) > time.Second {
+			lastCheck = time.Now()
+			if !lease.Alive(ctx) {
+				r.log.Warn("lost the integrator role")
+				lease.Release()
+				lease = nil
+				r.leading.Store(false)
+			}
 		}
-		if r.leading.Load() {
+		if lease != nil {
 			for {
 				more, err := r.integrateOnce(ctx)
 				if err != nil {

@@ -245,3 +245,25 @@ func (s *Server) postAdmin(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
+
+func (s *Server) getStatements(w http.ResponseWriter, r *http.Request) error {
+	from, ok, err := uintParam(r, "from")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return badRequest("from is required")
+	}
+	n, ok, err := uintParam(r, "count")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		n = 256
+	}
+	out, err := s.reg.Statements(r.Context(), from, int(min(n, 1<<20)))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, api.Statements{Statements: out})
+}

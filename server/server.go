@@ -69,8 +69,10 @@ func (s *Server) routes() {
 	route("PUT", "/api/v1/blobs/{digest}", s.putBlob)
 	route("GET", "/api/v1/query", s.query)
 	route("GET", "/api/v1/attestations/{index}", s.getAttestation)
+	route("GET", "/api/v1/statements", s.getStatements)
 	route("POST", "/api/v1/admin", s.postAdmin)
 	route("GET", "/api/v1/blobs/{digest}", s.getBlob)
+	route("GET", "/api/v1/status", s.getStatus)
 	route("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		_, err := io.WriteString(w, "ok\n")
 		return err
@@ -335,4 +337,18 @@ func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, api.InclusionResponse{Index: idx, TreeSize: size, Proof: hashStrings(p)})
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
+	cp, err := s.reg.Checkpoint(r.Context())
+	if err != nil {
+		return err
+	}
+	head, err := s.reg.Store().Head(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, api.Status{Origin: s.reg.Origin(), Integrator: s.reg.Leading(),
+		Sequenced: head.Sequenced, TreeSize: cp.Size, CheckpointTime: cp.Time})
 }

@@ -148,6 +148,9 @@ type Store interface {
 	// Statement returns the statement of the attestation at idx, or
 	// ErrNotFound if it was erased.
 	Statement(ctx context.Context, idx uint64) ([]byte, error)
+	// Statements returns the statements stored for entries [from, to),
+	// by index; erased ones are absent.
+	Statements(ctx context.Context, from, to uint64) (map[uint64][]byte, error)
 	// DeleteStatements erases attestation statements for good.
 	DeleteStatements(ctx context.Context, idxs []uint64) error
 	// Compact rewrites the database so that no trace of deleted data
@@ -158,8 +161,8 @@ type Store interface {
 	// the latest state and integrate as it sequences.
 	Exclusive() bool
 	// LeadIntegration tries to become the log's single integrator. It
-	// returns ok=false if another process leads; release gives the role up.
-	LeadIntegration(ctx context.Context) (release func(), ok bool, err error)
+	// returns ok=false if another process leads.
+	LeadIntegration(ctx context.Context) (lease Lease, ok bool, err error)
 	// Close releases the store.
 	Close() error
 }
@@ -184,4 +187,13 @@ type Query struct {
 	Since, Until time.Time
 	Desc         bool
 	Limit        int
+}
+
+// Lease is the integrator role, held until released or lost.
+type Lease interface {
+	// Alive reports whether the role is still held (a lost database
+	// connection loses it).
+	Alive(ctx context.Context) bool
+	// Release gives the role up.
+	Release()
 }

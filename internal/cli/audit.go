@@ -83,6 +83,9 @@ func printAudit(w io.Writer, r *audit.Report) {
 		return
 	}
 	fmt.Fprintf(w, "every entry is signed and obeys the rules; the entries match the checkpoint\n")
+	if r.Erased > 0 {
+		fmt.Fprintf(w, "%d attestation statements were checked; %d were erased, so their signatures could not be re-checked\n", r.Statements, r.Erased)
+	}
 	if len(r.Mismatches) > 0 {
 		fmt.Fprintf(w, "FAIL: the registry's answers differ from the log in %d places:\n", len(r.Mismatches))
 		for _, m := range r.Mismatches {

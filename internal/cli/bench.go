@@ -13,7 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vouchdev/vouch/audit"
 	"github.com/vouchdev/vouch/bench"
+	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/translog"
 )
 
 type benchFlags struct {
@@ -55,7 +58,43 @@ Results are printed as a table, or as JSON with --json. See BENCHMARKS.md.`,
 	app.Flags().IntVar(&f.entries, "entries", 0, "entries to pre-sign (default: enough for --duration at 20,000/s, at most 2,000,000)")
 	app.Flags().DurationVar(&f.duration, "duration", 20*time.Second, "how long to send (0: until the entries run out)")
 	app.Flags().Float64Var(&f.rate, "rate", 0, "target entries per second (0: as fast as possible)")
-	cmd.AddCommand(app)
+	fill := &cobra.Command{
+		Use:     "fill --data DIR --entries N",
+		Short:   "Fill (or grow) a registry's log for the query, audit and start-up benchmarks",
+		Example: `  vouch bench fill --data /var/tmp/vouch-1m --entries 1000000`,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { _, err := benchFill(cmd.Context(), g, f); return err },
+	}
+	fill.Flags().IntVar(&f.entries, "entries", 1_000_000, "entries the log should hold")
+	var requests, workers int
+	query := &cobra.Command{
+		Use:   "query --data DIR [--entries N]",
+		Short: "Query latency (p50/p99) on a filled log: attestations of a digest, package state, where=, at=",
+		Long: `Measure the SPEC §9 queries on a log of --entries entries (filling --data to
+that size first if needed): attestations of a digest, the state of a package, a
+where= CEL query, and the first two at random at= tree sizes.`,
+		Example: `  vouch bench query --data /var/tmp/vouch-1m --entries 1000000`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchQuery(cmd.Context(), g, f, bench.QueryOptions{Requests: requests, Workers: workers})
+		},
+	}
+	query.Flags().IntVar(&f.entries, "entries", 1_000_000, "entries the log should hold")
+	query.Flags().IntVar(&requests, "requests", 2000, "requests per kind of query")
+	query.Flags().IntVar(&workers, "workers", 4, "concurrent requests")
+	auditCmd := &cobra.Command{
+		Use:   "audit --data DIR",
+		Short: "Audit rate: entries/s of a full replay of a filled log",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runBenchAudit(cmd.Context(), g, f) },
+	}
+	startup := &cobra.Command{
+		Use:   "startup --data DIR",
+		Short: "Start-up time with an empty log and with the log in --data",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runBenchStartup(cmd.Context(), g, f) },
+	}
+	cmd.AddCommand(app, fill, query, auditCmd, startup)
 	return cmd
 }
 
@@ -140,5 +179,171 @@ func runBenchAppend(ctx context.Context, g *globals, f *benchFlags) error {
 		for _, s := range res.ErrorSamples {
 			fmt.Fprintf(w, "error          %s\n", s)
 		}
+	})
+}
+
+// benchFill grows the log in --data to --entries entries and returns its
+// metadata.
+func benchFill(ctx context.Context, g *globals, f *benchFlags) (*bench.Meta, error) {
+	if f.data == "" {
+		return nil, errors.New("--data DIR is required: the filled log is kept there for reuse")
+	}
+	os.MkdirAll(f.data, 0o700)
+	meta, err := bench.LoadMeta(f.data)
+	if err != nil {
+		meta = &bench.Meta{}
+	}
+	if meta.Entries >= uint64(f.entries) {
+		fmt.Fprintf(g.errOut, "%s already holds %d entries\n", f.data, meta.Entries)
+		return meta, nil
+	}
+	srv, err := bench.Spawn(ctx, f.data)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+	clients := max(f.clients, 192)
+	hc := bench.NewHTTPClient(clients)
+	for meta.Entries < uint64(f.entries) {
+		n := min(f.entries-int(meta.Entries), 250_000)
+		fmt.Fprintf(g.errOut, "pre-signing %d entries...\n", n)
+		w, err := bench.NewWorkload(n, clients, fmt.Sprint(time.Now().UnixNano()%1e9))
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(g.errOut, "uploading %d blobs...\n", len(w.Blobs))
+		if err := w.Setup(ctx, srv.URL, hc, 32); err != nil {
+			return nil, err
+		}
+		res, err := bench.RunAppend(ctx, srv.URL, hc, w, bench.AppendOptions{PID: srv.PID()})
+		if err != nil {
+			return nil, err
+		}
+		if res.Errors > 0 {
+			return nil, fmt.Errorf("%d errors while filling, e.g. %v", res.Errors, res.ErrorSamples)
+		}
+		var cp struct{ Size uint64 }
+		if err := bench.GetJSON(ctx, hc, srv.URL+"/api/v1/checkpoint", &cp); err != nil {
+			return nil, err
+		}
+		meta.Entries = cp.Size
+		meta.Packages = append(meta.Packages, w.Packages...)
+		meta.Digests = append(meta.Digests, w.Digests...)
+		if err := meta.Save(f.data); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(g.errOut, "log holds %d entries (%.0f entries/s)\n", meta.Entries, res.Rate)
+	}
+	return meta, nil
+}
+
+func runBenchQuery(ctx context.Context, g *globals, f *benchFlags, o bench.QueryOptions) error {
+	meta, err := benchFill(ctx, g, f)
+	if err != nil {
+		return err
+	}
+	srv, err := bench.Spawn(ctx, f.data)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	hc := bench.NewHTTPClient(o.Workers)
+	// Warm up: the first requests fill the OS and SQLite caches.
+	bench.RunQueries(ctx, srv.URL, hc, meta, bench.QueryOptions{Requests: 200, Workers: o.Workers})
+	res, err := bench.RunQueries(ctx, srv.URL, hc, meta, o)
+	if err != nil {
+		return err
+	}
+	return g.print(map[string]any{"benchmark": "query", "machine": machine(), "entries": meta.Entries, "results": res}, func(w io.Writer) {
+		fmt.Fprintf(w, "machine  %s\nlog      %d entries, %d packages, %d release digests\n\n", machine(), meta.Entries, len(meta.Packages), len(meta.Digests))
+		for _, r := range res {
+			fmt.Fprintf(w, "%-38s %s  (%.1f items, %d errors)\n", r.Name, r.Latency, r.Items, r.Errors)
+		}
+	})
+}
+
+func runBenchAudit(ctx context.Context, g *globals, f *benchFlags) error {
+	if f.data == "" {
+		return errors.New("--data DIR is required (fill it with vouch bench fill)")
+	}
+	srv, err := bench.Spawn(ctx, f.data)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	home, err := os.MkdirTemp("", "vouch-bench-audit-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(home)
+	v, err := translog.LoadVerifier(filepath.Join(f.data, "log.vkey"))
+	if err != nil {
+		return err
+	}
+	c, err := client.New(srv.URL, client.Options{LogKey: v, Home: home})
+	if err != nil {
+		return err
+	}
+	before, _ := bench.ReadProc(srv.PID())
+	self, _ := bench.ReadProc(os.Getpid())
+	rep, err := audit.Run(ctx, audit.Options{Client: c, LogURL: srv.URL, HTTPClient: bench.NewHTTPClient(8)}, v)
+	if err != nil {
+		return err
+	}
+	after, _ := bench.ReadProc(srv.PID())
+	me, _ := bench.ReadProc(os.Getpid())
+	serverCPU := float64(after.CPU-before.CPU) / float64(rep.Elapsed)
+	auditCPU := float64(me.CPU-self.CPU) / float64(rep.Elapsed)
+	return g.print(map[string]any{"benchmark": "audit", "machine": machine(), "report": rep, "serverCpuCores": serverCPU, "auditorCpuCores": auditCPU},
+		func(w io.Writer) {
+			fmt.Fprintf(w, "machine   %s\n", machine())
+			fmt.Fprintf(w, "replayed  %d entries in %s: %.0f entries/s (%d statements checked, %d erased)\n", rep.To-rep.From, rep.Elapsed.Round(time.Millisecond), rep.Rate, rep.Statements, rep.Erased)
+			fmt.Fprintf(w, "cpu       auditor %.2f cores, server %.2f cores\n", auditCPU, serverCPU)
+			if !rep.OK() {
+				fmt.Fprintf(w, "AUDIT FAILED: %+v\n", rep.Violation)
+			}
+		})
+}
+
+func runBenchStartup(ctx context.Context, g *globals, f *benchFlags) error {
+	if f.data == "" {
+		return errors.New("--data DIR is required (fill it with vouch bench fill)")
+	}
+	tmp, err := os.MkdirTemp("", "vouch-bench-startup-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	measure := func(dir string) (time.Duration, error) {
+		var best time.Duration
+		for i := 0; i < 3; i++ {
+			s, err := bench.Spawn(ctx, dir)
+			if err != nil {
+				return 0, err
+			}
+			s.Stop()
+			if best == 0 || s.Started < best {
+				best = s.Started
+			}
+		}
+		return best, nil
+	}
+	empty, err := measure(filepath.Join(tmp, "data"))
+	if err != nil {
+		return err
+	}
+	full, err := measure(f.data)
+	if err != nil {
+		return err
+	}
+	meta, _ := bench.LoadMeta(f.data)
+	n := uint64(0)
+	if meta != nil {
+		n = meta.Entries
+	}
+	return g.print(map[string]any{"benchmark": "startup", "machine": machine(), "empty": empty, "full": full, "entries": n}, func(w io.Writer) {
+		fmt.Fprintf(w, "machine                 %s\n", machine())
+		fmt.Fprintf(w, "start-up, empty log     %s (best of 3, from exec to answering /healthz)\n", empty.Round(time.Millisecond))
+		fmt.Fprintf(w, "start-up, %d entries %s\n", n, full.Round(time.Millisecond))
 	})
 }

@@ -10,17 +10,15 @@ import (
 	_ "net/http/pprof" // served only on --debug-addr
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/datadir"
+	"github.com/vouchdev/vouch/internal/backend"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/server"
 	"github.com/vouchdev/vouch/state"
-	"github.com/vouchdev/vouch/store/sqlstore"
 )
 
 type serveFlags struct {
@@ -35,6 +33,8 @@ type serveFlags struct {
 	monitor      time.Duration
 	maxAttest    int64
 	debugAddr    string
+	db           string
+	blobs        string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -47,7 +47,13 @@ func newServeCmd(g *globals) *cobra.Command {
 The first start creates the data directory with the log's signing key
 (log.key), its verifier key (log.vkey: give it to clients as --log-key), an
 operator key (operator.key) and an SQLite database. Later starts reuse them;
-start-up time does not depend on the size of the log.`,
+start-up time does not depend on the size of the log.
+
+At scale, several servers share one PostgreSQL database (--db) and one
+S3-compatible bucket (--blobs); each has a data directory holding copies of
+the same log.key, log.vkey, config.json and operator key. Every server accepts
+writes and serves reads; one at a time, elected through the database,
+integrates and signs checkpoints. See docs/operating.md.`,
 		Example: `  vouch serve
   vouch serve --data /var/lib/vouch --addr 0.0.0.0:8080 --origin registry.example.com/vouch`,
 		Args: cobra.NoArgs,
@@ -62,6 +68,8 @@ start-up time does not depend on the size of the log.`,
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.Int64Var(&f.maxBlobSize, "max-blob-size", 1<<30, "largest content accepted, uploaded or linked, in bytes")
 	fl.BoolVar(&f.fetchPrivate, "fetch-private-urls", false, "allow linked content on loopback and private networks (off: the registry fetches only from public addresses)")
+	fl.StringVar(&f.db, "db", "", "database: empty for SQLite in the data directory, or postgres://USER@HOST:PORT/DB for PostgreSQL (shared by replicas)")
+	fl.StringVar(&f.blobs, "blobs", "", "blob store: empty for <data>/blobs, a directory, or s3://BUCKET?endpoint=HOST:PORT&region=R&secure=false (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof and expvar on this address (e.g. 127.0.0.1:6060); off by default")
 	fl.Int64Var(&f.maxAttest, "max-attestation-size", 16<<20, "largest attestation statement accepted, in bytes")
 	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
@@ -69,11 +77,6 @@ start-up time does not depend on the size of the log.`,
 }
 
 func runServe(ctx context.Context, g *globals, f *serveFlags) error {
-	if os.Getenv("GOGC") == "" {
-		// The server's live heap is small and memory is cheap next to the
-		// CPU a collection takes under load; collect less often.
-		debug.SetGCPercent(400)
-	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
@@ -87,7 +90,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return err
 	}
 	defer dir.Close()
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(f.data, datadir.DatabaseFile))
+	st, err := backend.OpenStore(ctx, f.data, f.db)
 	if err != nil {
 		return err
 	}
@@ -95,12 +98,12 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if f.maxBlobSize <= 0 || f.maxAttest <= 0 {
 		return errors.New("--max-blob-size and --max-attestation-size must be positive")
 	}
-	blobs, err := blob.OpenDir(filepath.Join(f.data, datadir.BlobDir))
+	blobs, err := backend.OpenBlobs(ctx, f.data, f.blobs)
 	if err != nil {
 		return err
 	}
 	reg, err := registry.Open(ctx, registry.Config{
-		Store: st, LogSigner: dir.LogSigner, Logger: logger,
+		Store: st, LogSigner: dir.LogSigner, LogVKey: dir.LogVKey, Logger: logger,
 		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: registry.NewFetchClient(f.fetchPrivate),
 		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest,
 	})

@@ -278,15 +278,17 @@ func verifyWithTessera(t *testing.T, env *testreg.Env, want []acked) {
 // client refuses both and keeps the checkpoint it held.
 func TestClientRefusesRollbackAndFork(t *testing.T) {
 	ctx := context.Background()
+	// A snapshot of the data directory is a snapshot of the log only with
+	// the embedded database.
 	dir := filepath.Join(t.TempDir(), "data")
-	env := testreg.Start(t, testreg.Options{Dir: dir})
+	env := testreg.Start(t, testreg.Options{Dir: dir, SQLite: true})
 	k := env.Key(keys.Ed25519)
 	env.Must(&record.Record{Type: record.TypeCreate, Package: "a/one", Owners: []string{k.ID()}}, k)
 	env.Stop()
 	snapshot := filepath.Join(t.TempDir(), "snapshot")
 	copyDir(t, dir, snapshot)
 
-	env = testreg.Start(t, testreg.Options{Dir: dir})
+	env = testreg.Start(t, testreg.Options{Dir: dir, SQLite: true})
 	env.Must(&record.Record{Type: record.TypeCreate, Package: "a/two", Owners: []string{k.ID()}}, k)
 	env.Must(&record.Record{Type: record.TypeCreate, Package: "a/three", Owners: []string{k.ID()}}, k)
 	home := t.TempDir()
@@ -298,7 +300,7 @@ func TestClientRefusesRollbackAndFork(t *testing.T) {
 	env.Stop()
 
 	// The snapshot is an older state of the same log: a rollback.
-	old := testreg.Start(t, testreg.Options{Dir: snapshot})
+	old := testreg.Start(t, testreg.Options{Dir: snapshot, SQLite: true})
 	_, _, err = old.ClientAt(home).Checkpoint(ctx)
 	var rb *client.RollbackError
 	if !errors.As(err, &rb) || rb.Held != held.Size {

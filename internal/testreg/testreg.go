@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/datadir"
+	"github.com/vouchdev/vouch/internal/backend"
+	"github.com/vouchdev/vouch/internal/testenv"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/registry"
@@ -40,6 +41,12 @@ type Options struct {
 	// Logger receives the registry's logs (default: discarded unless
 	// VOUCH_TEST_LOG is set).
 	Logger *slog.Logger
+	// SQLite forces the embedded backends even when VOUCH_TEST_POSTGRES
+	// and VOUCH_TEST_S3 select others (for tests about SQLite files).
+	SQLite bool
+	// DB and Blobs, if set, are the database and blob store URLs to use
+	// (for several registries sharing them).
+	DB, Blobs string
 }
 
 // Env is a running test registry.
@@ -51,9 +58,13 @@ type Env struct {
 	Store    *sqlstore.DB
 	Verifier *translog.Verifier
 	Operator *keys.PrivateKey
-	data     *datadir.Dir
-	srv      *httptest.Server
-	stopped  bool
+	// Backend is "sqlite" or "postgres"; DB and Blobs the URLs in use
+	// ("" for the embedded defaults).
+	Backend   string
+	DB, Blobs string
+	data      *datadir.Dir
+	srv       *httptest.Server
+	stopped   bool
 }
 
 // Start starts a registry and stops it when the test ends.
@@ -77,17 +88,23 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlstore.OpenSQLite(ctx, filepath.Join(o.Dir, datadir.DatabaseFile))
+	if !o.SQLite && o.DB == "" {
+		o.DB = testenv.Database(t)
+	}
+	if !o.SQLite && o.Blobs == "" {
+		o.Blobs = testenv.Bucket(t)
+	}
+	st, err := backend.OpenStore(ctx, o.Dir, o.DB)
 	if err != nil {
 		t.Fatal(err)
 	}
-	blobs, err := blob.OpenDir(filepath.Join(o.Dir, datadir.BlobDir))
+	blobs, err := backend.OpenBlobs(ctx, o.Dir, o.Blobs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, Logger: o.Logger, Now: o.Now,
+	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, LogVKey: d.LogVKey, Logger: o.Logger, Now: o.Now,
 		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
-		Fetcher: registry.NewFetchClient(true), Operator: d.OperatorKey})
+		Fetcher: registry.NewFetchClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +121,11 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(server.New(server.Config{Registry: reg, Logger: o.Logger}))
-	e := &Env{T: t, Dir: o.Dir, URL: srv.URL, Reg: reg, Store: st, Verifier: v, Operator: d.OperatorKey, data: d, srv: srv}
+	e := &Env{T: t, Dir: o.Dir, URL: srv.URL, Reg: reg, Store: st, Verifier: v, Operator: d.OperatorKey, data: d, srv: srv,
+		Backend: "sqlite", DB: o.DB, Blobs: o.Blobs}
+	if o.DB != "" {
+		e.Backend = "postgres"
+	}
 	t.Cleanup(e.Stop)
 	return e
 }

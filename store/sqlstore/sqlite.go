@@ -55,7 +55,7 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	ck.SetMaxOpenConns(1)
-	db := &DB{d: dialect{name: "sqlite", compact: compactSQLite, exclusive: true}, w: w, r: r}
+	db := &DB{d: dialect{name: "sqlite", compact: compactSQLite, exclusive: true, forcedJoin: "CROSS JOIN"}, w: w, r: r}
 	if err := w.PingContext(ctx); err != nil {
 		db.Close()
 		ck.Close()

@@ -38,11 +38,14 @@ type dialect struct {
 	// lockIntegrate likewise for integration transactions.
 	lockIntegrate string
 	// lead implements store.Store.LeadIntegration.
-	lead func(ctx context.Context, db *DB) (func(), bool, error)
+	lead func(ctx context.Context, db *DB) (Lease, bool, error)
 	// compact implements store.Store.Compact.
 	compact func(ctx context.Context, db *DB) error
 	// exclusive says one process writes the database.
 	exclusive bool
+	// forcedJoin is a join that keeps its tables in the order written
+	// (SQLite's planner needs CROSS JOIN to start from the indexed side).
+	forcedJoin string
 }
 
 // q rewrites ? placeholders for the dialect.
@@ -113,7 +116,10 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // Close implements store.Store.
 func (db *DB) Close() error {
-	err := errors.Join(db.r.Close(), db.w.Close())
+	err := db.w.Close()
+	if db.r != db.w {
+		err = errors.Join(err, db.r.Close())
+	}
 	if db.closeFn != nil {
 		err = errors.Join(err, db.closeFn())
 	}
@@ -626,6 +632,25 @@ func (db *DB) Statement(ctx context.Context, idx uint64) ([]byte, error) {
 	return b, err
 }
 
+// Statements implements store.Store.
+func (db *DB) Statements(ctx context.Context, from, to uint64) (map[uint64][]byte, error) {
+	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, data FROM statements WHERE idx >= ? AND idx < ?`), int64(from), int64(to))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uint64][]byte{}
+	for rows.Next() {
+		var idx int64
+		var b []byte
+		if err := rows.Scan(&idx, &b); err != nil {
+			return nil, err
+		}
+		out[uint64(idx)] = b
+	}
+	return out, rows.Err()
+}
+
 // DeleteStatements implements store.Store.
 func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
 	if len(idxs) == 0 {
@@ -652,13 +677,22 @@ func (db *DB) Compact(ctx context.Context) error {
 	return db.d.compact(ctx, db)
 }
 
+// Lease is store.Lease.
+type Lease = store.Lease
+
 // LeadIntegration implements store.Store.
-func (db *DB) LeadIntegration(ctx context.Context) (func(), bool, error) {
+func (db *DB) LeadIntegration(ctx context.Context) (store.Lease, bool, error) {
 	if db.d.lead == nil {
-		return func() {}, true, nil
+		return soleLease{}, true, nil
 	}
 	return db.d.lead(ctx, db)
 }
+
+// soleLease is the integrator role of a store with a single writer.
+type soleLease struct{}
+
+func (soleLease) Alive(context.Context) bool { return true }
+func (soleLease) Release()                   {}
 
 var _ store.Store = (*DB)(nil)
 
@@ -706,7 +740,7 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 			args2 = append(args2, q.Version)
 		}
 		b.WriteString(" AND e.idx IN (SELECT idx FROM entries WHERE " + own +
-			" UNION SELECT s.idx FROM entry_subjects s WHERE s.digest IN (SELECT s2.digest FROM entries r JOIN entry_subjects s2 ON s2.idx = r.idx WHERE " +
+			" UNION SELECT s.idx FROM entry_subjects s WHERE s.digest IN (SELECT s2.digest FROM entries r " + db.d.forcedJoin + " entry_subjects s2 ON s2.idx = r.idx WHERE " +
 			rel + " AND r.type = 'release'))")
 		args = append(args, args2...)
 		args = append(args, args2...)
