@@ -184,4 +184,3 @@ func (s *Store) Delete(ctx context.Context, digest string) error {
 }
 
 var _ blob.Store = (*Store)(nil)
-
