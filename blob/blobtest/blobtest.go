@@ -25,9 +25,9 @@ func Digest(b []byte) string {
 // refusal of malformed digests.
 func Run(t *testing.T, s blob.Store) {
 	ctx := context.Background()
-	content := bytes.Repeat([]byte("0123456789abcdef"), 70000) // 1.1 MB: several reads
+	content := bytes.Repeat([]byte("0123456789abcdef"), 600000) // 9.6 MB: past S3's single-PUT size
 	d := Digest(content)
-	n, err := s.Put(ctx, d, bytes.NewReader(content), 2<<20)
+	n, err := s.Put(ctx, d, bytes.NewReader(content), 16<<20)
 	if err != nil || n != int64(len(content)) {
 		t.Fatalf("put: %d %v", n, err)
 	}
@@ -41,22 +41,30 @@ func Run(t *testing.T, s blob.Store) {
 	if b.Size() != int64(len(content)) || b.ModTime().IsZero() {
 		t.Fatalf("open: size %d, mod %v", b.Size(), b.ModTime())
 	}
-	if _, err := b.Seek(1_000_000, io.SeekStart); err != nil {
+	if _, err := b.Seek(9_000_000, io.SeekStart); err != nil {
 		t.Fatal(err)
 	}
 	part := make([]byte, 32)
-	if _, err := io.ReadFull(b, part); err != nil || !bytes.Equal(part, content[1_000_000:1_000_032]) {
+	if _, err := io.ReadFull(b, part); err != nil || !bytes.Equal(part, content[9_000_000:9_000_032]) {
 		t.Fatalf("read after seek: %q %v", part, err)
 	}
 	b.Close()
 	// Putting the same content again is fine.
-	if _, err := s.Put(ctx, d, bytes.NewReader(content), 2<<20); err != nil {
+	if _, err := s.Put(ctx, d, bytes.NewReader(content), 16<<20); err != nil {
 		t.Fatal(err)
+	}
+	// A small blob takes the single-request path.
+	small := []byte("a small blob")
+	if n, err := s.Put(ctx, Digest(small), bytes.NewReader(small), 100); err != nil || n != int64(len(small)) {
+		t.Fatalf("small put: %d %v", n, err)
+	}
+	if _, err := s.Put(ctx, Digest([]byte("not this")), bytes.NewReader(small), 100); err == nil {
+		t.Fatal("a small mismatched blob was stored")
 	}
 	// A digest mismatch stores nothing.
 	other := Digest([]byte("other"))
 	var mm *blob.MismatchError
-	if _, err := s.Put(ctx, other, bytes.NewReader(content), 2<<20); !errors.As(err, &mm) {
+	if _, err := s.Put(ctx, other, bytes.NewReader(content), 16<<20); !errors.As(err, &mm) {
 		t.Fatalf("mismatch: %v", err)
 	}
 	if _, err := s.Stat(ctx, other); !errors.Is(err, blob.ErrNotFound) {
@@ -68,12 +76,15 @@ func Run(t *testing.T, s blob.Store) {
 	if _, err := s.Put(ctx, Digest(big), bytes.NewReader(big), 4096); !errors.As(err, &tl) {
 		t.Fatalf("too large: %v", err)
 	}
+	if _, err := s.Put(ctx, Digest(content), bytes.NewReader(content), 9<<20); !errors.As(err, &tl) {
+		t.Fatalf("too large: %v", err)
+	}
 	if _, err := s.Stat(ctx, Digest(big)); !errors.Is(err, blob.ErrNotFound) {
 		t.Fatalf("oversized content is visible: %v", err)
 	}
 	// A reader that fails midway stores nothing.
 	broken := io.MultiReader(bytes.NewReader(content[:1000]), errReader{})
-	if _, err := s.Put(ctx, Digest(content[:2000]), broken, 2<<20); err == nil {
+	if _, err := s.Put(ctx, Digest(content[:2000]), broken, 16<<20); err == nil {
 		t.Fatal("a failing upload succeeded")
 	}
 	if _, err := s.Stat(ctx, Digest(content[:2000])); !errors.Is(err, blob.ErrNotFound) {

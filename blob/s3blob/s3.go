@@ -5,6 +5,7 @@
 package s3blob
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -82,12 +83,37 @@ func (s *Store) key(digest string) (string, error) {
 	return s.prefix + "sha256/" + h[:2] + "/" + h, nil
 }
 
+// smallBlob is the size up to which an upload is verified in memory and
+// written with a single PUT; larger ones stream through a temporary object.
+const smallBlob = 8 << 20
+
 // Put implements blob.Store.
 func (s *Store) Put(ctx context.Context, digest string, r io.Reader, maxSize int64) (int64, error) {
 	final, err := s.key(digest)
 	if err != nil {
 		return 0, err
 	}
+	var head bytes.Buffer
+	limit := min(smallBlob, maxSize+1)
+	n, err := io.Copy(&head, io.LimitReader(r, limit))
+	if err != nil {
+		return n, err
+	}
+	if n < limit {
+		// All of it is in memory: verify, then one PUT to the final name.
+		if _, err := blob.Verify(ctx, digest, bytes.NewReader(head.Bytes()), io.Discard, maxSize); err != nil {
+			return n, err
+		}
+		_, err := s.c.PutObject(ctx, s.bucket, final, bytes.NewReader(head.Bytes()), n,
+			minio.PutObjectOptions{ContentType: "application/octet-stream"})
+		return n, err
+	}
+	return s.putLarge(ctx, digest, final, io.MultiReader(&head, r), maxSize)
+}
+
+// putLarge streams an upload to a temporary object while hashing it, and
+// copies it to its final name only if the digest matches.
+func (s *Store) putLarge(ctx context.Context, digest, final string, r io.Reader, maxSize int64) (int64, error) {
 	rnd := make([]byte, 12)
 	rand.Read(rnd)
 	tmp := s.prefix + "tmp/" + hex.EncodeToString(rnd)

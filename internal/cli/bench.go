@@ -20,7 +20,8 @@ import (
 )
 
 type benchFlags struct {
-	clients  int
+	db, blobs string
+	clients   int
 	entries  int
 	duration time.Duration
 	rate     float64
@@ -47,6 +48,8 @@ Results are printed as a table, or as JSON with --json. See BENCHMARKS.md.`,
 	pf.StringVar(&f.data, "data", "", "data directory of the spawned registry (default: a new temporary directory)")
 	pf.BoolVar(&f.external, "external", false, "benchmark the registry at --registry instead of spawning one")
 	pf.IntVar(&f.clients, "clients", 64, "concurrent clients")
+	pf.StringVar(&f.db, "db", "", "--db of the spawned registry (e.g. postgres://...; default SQLite)")
+	pf.StringVar(&f.blobs, "blobs", "", "--blobs of the spawned registry (e.g. s3://...; default a directory)")
 	app := &cobra.Command{
 		Use:   "append",
 		Short: "Sustained appends: entries/s, latency to acknowledgement and to a verifiable proof",
@@ -98,6 +101,18 @@ where= CEL query, and the first two at random at= tree sizes.`,
 	return cmd
 }
 
+// serveArgs are the backend flags of spawned servers.
+func (f *benchFlags) serveArgs() []string {
+	var a []string
+	if f.db != "" {
+		a = append(a, "--db", f.db)
+	}
+	if f.blobs != "" {
+		a = append(a, "--blobs", f.blobs)
+	}
+	return a
+}
+
 // target returns the registry to benchmark, spawning one if needed.
 func (f *benchFlags) target(ctx context.Context, g *globals) (string, *bench.Server, func(), error) {
 	if f.external {
@@ -112,7 +127,7 @@ func (f *benchFlags) target(ctx context.Context, g *globals) (string, *bench.Ser
 		}
 		dir, cleanup = filepath.Join(tmp, "data"), func() { os.RemoveAll(tmp) }
 	}
-	s, err := bench.Spawn(ctx, dir)
+	s, err := bench.Spawn(ctx, dir, f.serveArgs()...)
 	if err != nil {
 		cleanup()
 		return "", nil, nil, err
@@ -197,7 +212,7 @@ func benchFill(ctx context.Context, g *globals, f *benchFlags) (*bench.Meta, err
 		fmt.Fprintf(g.errOut, "%s already holds %d entries\n", f.data, meta.Entries)
 		return meta, nil
 	}
-	srv, err := bench.Spawn(ctx, f.data)
+	srv, err := bench.Spawn(ctx, f.data, f.serveArgs()...)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +257,7 @@ func runBenchQuery(ctx context.Context, g *globals, f *benchFlags, o bench.Query
 	if err != nil {
 		return err
 	}
-	srv, err := bench.Spawn(ctx, f.data)
+	srv, err := bench.Spawn(ctx, f.data, f.serveArgs()...)
 	if err != nil {
 		return err
 	}
@@ -266,7 +281,7 @@ func runBenchAudit(ctx context.Context, g *globals, f *benchFlags) error {
 	if f.data == "" {
 		return errors.New("--data DIR is required (fill it with vouch bench fill)")
 	}
-	srv, err := bench.Spawn(ctx, f.data)
+	srv, err := bench.Spawn(ctx, f.data, f.serveArgs()...)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"github.com/secure-systems-lab/go-securesystemslib/signerverifier"
@@ -160,13 +161,28 @@ func TestAttestations(t *testing.T) {
 		t.Fatalf("%d attestations of the digest, want 3", len(qr.Items))
 	}
 	first := qr.Items[0]
+	qr0 := qr
 	if first.Fields["decision"] != "approved" || len(first.Signers) != 2 || first.Releases[0].Status != "published" {
 		t.Fatalf("approval in the query: %+v", first)
 	}
 	if qr.Items[1].Fields["builder"] != "https://ci.example.com/builder" {
 		t.Fatalf("SLSA typed fields: %+v", qr.Items[1].Fields)
 	}
+	// Time ranges select by log time: [since, until).
+	qr, _, err = l.c.Query(ctx, &client.QueryParams{Subject: d, Kind: "attestation", Order: "asc", Since: first.Time})
+	if err != nil || len(qr.Items) != 3 || qr.Items[0].Index != first.Index {
+		t.Fatalf("since: %v %+v", err, qr)
+	}
+	qr, _, err = l.c.Query(ctx, &client.QueryParams{Subject: d, Kind: "attestation", Order: "asc", Until: first.Time})
+	if err != nil || len(qr.Items) != 0 {
+		t.Fatalf("until the first attestation: %v %+v", err, qr)
+	}
+	qr, _, err = l.c.Query(ctx, &client.QueryParams{Subject: d, Kind: "attestation", Order: "asc", Since: first.Time, Until: first.Time.Add(time.Nanosecond)})
+	if err != nil || len(qr.Items) != 1 || qr.Items[0].Index != first.Index {
+		t.Fatalf("since..until around the first attestation: %v %+v", err, qr)
+	}
 	// The statement and its envelope can be fetched and verified by a client.
+	qr = qr0
 	a, err := l.c.Attestation(ctx, first.Index, mustHeld(t, l.c), l.c.NewIdentityCache())
 	if err != nil || !a.Verified || a.Predicate["scope"] != "qa" {
 		t.Fatalf("fetched attestation: %+v %v", a, err)

@@ -262,7 +262,7 @@ var inserts = [...]struct {
 	cols int
 	tail string
 }{
-	{`INSERT INTO entries (idx, leaf, time, kind, type, package, version, ptype, pdigest) VALUES `, 9, ``},
+	{`INSERT INTO entries (idx, leaf, time, kind, type, package, version, ptype, pdigest, digest) VALUES `, 10, ``},
 	{`INSERT INTO entry_signers (key_id, idx) VALUES `, 2, ` ON CONFLICT DO NOTHING`},
 	{`INSERT INTO entry_subjects (digest, idx) VALUES `, 2, ` ON CONFLICT DO NOTHING`},
 	{`INSERT INTO state (key, idx, value) VALUES `, 3, ``},
@@ -300,7 +300,11 @@ func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog
 		return fmt.Errorf("sqlstore: log time would go backwards")
 	}
 	idx := int64(e.Index)
-	t.add(0, idx, e.Leaf, e.Time.UnixNano(), e.Kind, e.Type, e.Package, e.Version, e.PredicateType, e.PayloadDigest)
+	digest := ""
+	if e.Type == "release" && len(e.Subjects) == 1 {
+		digest = e.Subjects[0]
+	}
+	t.add(0, idx, e.Leaf, e.Time.UnixNano(), e.Kind, e.Type, e.Package, e.Version, e.PredicateType, e.PayloadDigest, digest)
 	for _, k := range e.Signers {
 		t.add(1, k, idx)
 	}
@@ -582,16 +586,29 @@ func (db *DB) Scan(ctx context.Context, prefix string, size uint64, after string
 	return out, rows.Err()
 }
 
-// SizeAt implements store.Store.
+// SizeAt implements store.Store. Log times never decrease along the log,
+// so the size is found by binary search over the entries, with no index on
+// time.
 func (db *DB) SizeAt(ctx context.Context, t time.Time) (uint64, error) {
-	var idx sql.NullInt64
-	if err := db.r.QueryRowContext(ctx, db.d.q(`SELECT MAX(idx) FROM entries WHERE time <= ?`), t.UnixNano()).Scan(&idx); err != nil {
+	head, err := db.Head(ctx)
+	if err != nil {
 		return 0, err
 	}
-	if !idx.Valid {
-		return 0, nil
+	want := t.UnixNano()
+	lo, hi := uint64(0), head.Sequenced // the answer is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		var et int64
+		if err := db.r.QueryRowContext(ctx, db.d.q(`SELECT time FROM entries WHERE idx = ?`), int64(mid)).Scan(&et); err != nil {
+			return 0, err
+		}
+		if et <= want {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
 	}
-	return uint64(idx.Int64) + 1, nil
+	return lo, nil
 }
 
 // OffLog implements store.Store.
@@ -740,7 +757,7 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 			args2 = append(args2, q.Version)
 		}
 		b.WriteString(" AND e.idx IN (SELECT idx FROM entries WHERE " + own +
-			" UNION SELECT s.idx FROM entry_subjects s WHERE s.digest IN (SELECT s2.digest FROM entries r " + db.d.forcedJoin + " entry_subjects s2 ON s2.idx = r.idx WHERE " +
+			" UNION SELECT s.idx FROM entry_subjects s WHERE s.digest IN (SELECT r.digest FROM entries r WHERE " +
 			rel + " AND r.type = 'release'))")
 		args = append(args, args2...)
 		args = append(args, args2...)
@@ -754,11 +771,23 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 	if q.Type != "" {
 		cond("e.type = ?", q.Type)
 	}
+	// Times become index bounds: log times never decrease along the log.
 	if !q.Since.IsZero() {
-		cond("e.time >= ?", q.Since.UnixNano())
+		n, err := db.SizeAt(ctx, q.Since.Add(-1))
+		if err != nil {
+			return nil, err
+		}
+		cond("e.idx >= ?", int64(n))
 	}
 	if !q.Until.IsZero() {
-		cond("e.time < ?", q.Until.UnixNano())
+		n, err := db.SizeAt(ctx, q.Until.Add(-1))
+		if err != nil {
+			return nil, err
+		}
+		cond("e.idx < ?", int64(n))
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+		return nil, nil
 	}
 	if q.Desc {
 		b.WriteString(" ORDER BY e.idx DESC")
