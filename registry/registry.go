@@ -340,6 +340,13 @@ func (r *Registry) sequence(batch []*pending) {
 	var stored []translog.StoredHash
 	err := r.st.Sequence(ctx, func(tx store.SeqTx) error {
 		view = newBatchView(tx, r.stateCache)
+		entries := make([]*record.Entry, len(batch))
+		for i, p := range batch {
+			entries[i] = p.e
+		}
+		if err := view.prefetch(entries); err != nil {
+			return err
+		}
 		start := tx.Head()
 		var leafHashes []tlog.Hash
 		for i, p := range batch {

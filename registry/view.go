@@ -66,18 +66,122 @@ type batchView struct {
 	get      getter
 	cache    *lru.Cache[string, any]
 	overlay  map[string]any
-	contents map[string]bool // digests released in this batch
-	attests  map[string]bool // dedup keys of this batch's attestations
+	fetched  map[string]any                // read ahead for this batch (see prefetch)
+	subjects map[string][]store.SubjectRef // read ahead for this batch
+	contents map[string]bool               // digests released in this batch
+	attests  map[string]bool               // dedup keys of this batch's attestations
 }
 
 func newBatchView(tx store.SeqTx, cache *lru.Cache[string, any]) *batchView {
-	return &batchView{tx: tx, get: tx.Get, cache: cache, overlay: map[string]any{},
+	return &batchView{tx: tx, get: tx.Get, cache: cache, overlay: map[string]any{}, fetched: map[string]any{},
 		contents: map[string]bool{}, attests: map[string]bool{}}
+}
+
+// prefetch reads, in two queries, the state objects and subject index rows
+// the batch's entries will ask for, instead of one query per question: with
+// a database across the network, round trips are what sequencing waits on.
+func (v *batchView) prefetch(entries []*record.Entry) error {
+	keySet := map[string]bool{}
+	digestSet := map[string]bool{}
+	addID := func(id string) {
+		if id != "" {
+			keySet[keyIdentity(id)] = true
+		}
+	}
+	for _, e := range entries {
+		if a := e.Attestation; a != nil {
+			for _, s := range a.Signatures {
+				addID(s.Signer)
+			}
+			for _, d := range a.Subjects {
+				digestSet[d] = true
+			}
+			continue
+		}
+		r := e.Record
+		for _, s := range e.Envelope.Signatures {
+			addID(s.KeyID)
+		}
+		addID(r.KeyID)
+		for _, o := range r.Owners {
+			addID(o)
+		}
+		for _, k := range r.EmbeddedKeys() {
+			addID(k.ID())
+		}
+		if r.Package != "" {
+			keySet[keyPackage(r.Package)] = true
+			if r.Version != "" {
+				keySet[keyRelease(r.Package, r.Version)] = true
+			}
+		}
+		if r.Chain() == record.ChainOperator || r.Type == record.TypeDelete {
+			keySet[keyOperators] = true
+		}
+		if r.Digest != "" {
+			digestSet[r.Digest] = true
+		}
+	}
+	var keys []string
+	for k := range keySet {
+		if v.cache != nil {
+			if _, ok := v.cache.Peek(k); ok {
+				continue
+			}
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) > 0 {
+		vals, err := v.tx.GetMany(keys)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			o, err := decodeKey(k, vals[k])
+			if err != nil {
+				return err
+			}
+			v.fetched[k] = o
+			if v.cache != nil {
+				v.cache.Add(k, o)
+			}
+		}
+	}
+	if len(digestSet) > 0 {
+		digests := make([]string, 0, len(digestSet))
+		for d := range digestSet {
+			digests = append(digests, d)
+		}
+		subj, err := v.tx.Subjects(digests)
+		if err != nil {
+			return err
+		}
+		v.subjects = map[string][]store.SubjectRef{}
+		for _, d := range digests {
+			v.subjects[d] = subj[d]
+		}
+	}
+	return nil
+}
+
+// subjectsOf returns the logged entries naming a digest.
+func (v *batchView) subjectsOf(d string) ([]store.SubjectRef, error) {
+	if refs, ok := v.subjects[d]; ok {
+		return refs, nil
+	}
+	m, err := v.tx.Subjects([]string{d})
+	if err != nil {
+		return nil, err
+	}
+	return m[d], nil
 }
 
 // load returns the latest object under key, or nil.
 func (v *batchView) load(key string) (any, error) {
 	if o, ok := v.overlay[key]; ok {
+		return o, nil
+	}
+	if o, ok := v.fetched[key]; ok {
 		return o, nil
 	}
 	if v.cache != nil {
@@ -143,7 +247,7 @@ func (v *batchView) Content(d string) (bool, error) {
 	if v.contents[d] {
 		return true, nil
 	}
-	refs, err := v.tx.Subjects(d)
+	refs, err := v.subjectsOf(d)
 	if err != nil {
 		return false, err
 	}
@@ -161,7 +265,7 @@ func (v *batchView) Attestation(a *record.AttestationRef) (bool, error) {
 	if v.attests[a.DedupKey()] {
 		return true, nil
 	}
-	refs, err := v.tx.Subjects(a.Subjects[0])
+	refs, err := v.subjectsOf(a.Subjects[0])
 	if err != nil {
 		return false, err
 	}

@@ -91,12 +91,15 @@ type SeqTx interface {
 	Head() Head
 	// Get returns the latest value of a state object, or nil.
 	Get(key string) ([]byte, error)
+	// GetMany returns the latest values of several state objects in one
+	// query; absent objects are absent from the map.
+	GetMany(keys []string) (map[string][]byte, error)
 	// Append stores e at index Head().Sequenced, the state objects it
 	// changed and its off-log data.
 	Append(e *EntryRow, changes []KV, off []OffLog) error
-	// Subjects lists the entries that name a content digest (release
-	// records and attestations).
-	Subjects(digest string) ([]SubjectRef, error)
+	// Subjects lists the entries that name each of the content digests
+	// (release records and attestations), in one query.
+	Subjects(digests []string) (map[string][]SubjectRef, error)
 	// Signers returns the key IDs that signed entry idx.
 	Signers(idx uint64) ([]string, error)
 	// Integrate stores tree hashes and a checkpoint in the same

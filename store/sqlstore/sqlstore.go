@@ -132,7 +132,6 @@ type seqTx struct {
 	tx   *sql.Tx
 	head store.Head
 	get  *sql.Stmt
-	subj *sql.Stmt
 	// rows buffers the rows appended in this transaction, per table, to be
 	// written with multi-row INSERTs at the end (see flush).
 	rows [len(inserts)][]any
@@ -187,38 +186,75 @@ func (t *seqTx) close() {
 	if t.get != nil {
 		t.get.Close()
 	}
-	if t.subj != nil {
-		t.subj.Close()
-	}
 }
 
 func (t *seqTx) Head() store.Head { return t.head }
 
 // Subjects implements store.SeqTx.
-func (t *seqTx) Subjects(digest string) ([]store.SubjectRef, error) {
-	if t.subj == nil {
-		s, err := t.tx.PrepareContext(t.ctx, t.db.d.q(`SELECT e.idx, e.type, e.pdigest FROM entry_subjects s JOIN entries e ON e.idx = s.idx WHERE s.digest = ? LIMIT 1000`))
+func (t *seqTx) Subjects(digests []string) (map[string][]store.SubjectRef, error) {
+	out := map[string][]store.SubjectRef{}
+	for len(digests) > 0 {
+		n := min(len(digests), 500)
+		args := make([]any, n)
+		for i, d := range digests[:n] {
+			args[i] = d
+		}
+		digests = digests[n:]
+		q := `SELECT s.digest, e.idx, e.type, e.pdigest FROM entry_subjects s JOIN entries e ON e.idx = s.idx WHERE s.digest IN (?` + strings.Repeat(",?", n-1) + `)`
+		rows, err := t.tx.QueryContext(t.ctx, t.db.d.q(q), args...)
 		if err != nil {
 			return nil, err
 		}
-		t.subj = s
-	}
-	rows, err := t.subj.QueryContext(t.ctx, digest)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.SubjectRef
-	for rows.Next() {
-		var r store.SubjectRef
-		var idx int64
-		if err := rows.Scan(&idx, &r.Type, &r.PayloadDigest); err != nil {
+		for rows.Next() {
+			var d string
+			var r store.SubjectRef
+			var idx int64
+			if err := rows.Scan(&d, &idx, &r.Type, &r.PayloadDigest); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			r.Index = uint64(idx)
+			out[d] = append(out[d], r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		r.Index = uint64(idx)
-		out = append(out, r)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// GetMany implements store.SeqTx.
+func (t *seqTx) GetMany(keys []string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for len(keys) > 0 {
+		n := min(len(keys), 500)
+		args := make([]any, n)
+		for i, k := range keys[:n] {
+			args[i] = k
+		}
+		keys = keys[n:]
+		q := `SELECT s.key, s.value FROM state s JOIN (SELECT key, MAX(idx) AS m FROM state WHERE key IN (?` + strings.Repeat(",?", n-1) +
+			`) GROUP BY key) l ON s.key = l.key AND s.idx = l.m`
+		rows, err := t.tx.QueryContext(t.ctx, t.db.d.q(q), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var k string
+			var v []byte
+			if err := rows.Scan(&k, &v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[k] = v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Signers implements store.SeqTx.
