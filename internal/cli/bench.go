@@ -22,11 +22,11 @@ import (
 type benchFlags struct {
 	db, blobs string
 	clients   int
-	entries  int
-	duration time.Duration
-	rate     float64
-	data     string
-	external bool
+	entries   int
+	duration  time.Duration
+	rate      float64
+	data      string
+	external  bool
 }
 
 func newBenchCmd(g *globals) *cobra.Command {
