@@ -173,3 +173,21 @@ func TestCheckpointAndProofFormat(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseProof checks the tlog-proof parser on arbitrary text.
+func FuzzParseProof(f *testing.F) {
+	f.Add([]byte(ProofHeader + "\nindex 3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\nexample.com/log\n10\nAAA=\n\n— example.com/log AAAA\n"))
+	f.Add([]byte(ProofHeader + "\nextra AAAA\nindex 0\n\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ParseProof(b)
+		if err != nil {
+			return
+		}
+		again := FormatProof(p.Index, p.Hashes, p.Checkpoint)
+		if p.Extra == nil {
+			if q, err := ParseProof(again); err != nil || q.Index != p.Index || len(q.Hashes) != len(p.Hashes) {
+				t.Fatalf("re-formatted proof does not parse back: %v", err)
+			}
+		}
+	})
+}
