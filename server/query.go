@@ -261,7 +261,10 @@ func (s *Server) getStatements(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		n = 256
 	}
-	out, err := s.reg.Statements(r.Context(), from, int(min(n, 1<<20)))
+	if n < 1 || n > 256 {
+		return badRequest("count must be 1 to 256")
+	}
+	out, err := s.reg.Statements(r.Context(), from, int(n))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ package server
 
 import (
 	"compress/gzip"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -20,6 +21,12 @@ import (
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/translog"
 )
+
+// openAPI is the OpenAPI description of the API, served at
+// /api/v1/openapi.json.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 // MaxEntryBody is the largest request body POST /api/v1/entries accepts
 // for a record; attestations may be as large as their statement limit
@@ -73,6 +80,11 @@ func (s *Server) routes() {
 	route("POST", "/api/v1/admin", s.postAdmin)
 	route("GET", "/api/v1/blobs/{digest}", s.getBlob)
 	route("GET", "/api/v1/status", s.getStatus)
+	route("GET", "/api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Content-Type", "application/json")
+		_, err := w.Write(openAPI)
+		return err
+	})
 	route("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		_, err := io.WriteString(w, "ok\n")
 		return err
