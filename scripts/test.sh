@@ -37,7 +37,13 @@ trap cleanup EXIT
 as_pg() {
 	if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$1"; else bash -c "$1"; fi
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port prints a loopback port nothing listens on.
+free_port() {
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
 
 if [ -z "$pgbin" ]; then
 	echo "PostgreSQL server binaries not found (apt-get install postgresql)"; exit 1
