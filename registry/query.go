@@ -75,6 +75,9 @@ func (r *Registry) Query(ctx context.Context, req *QueryRequest) ([]*QueryItem, 
 		if err != nil {
 			return nil, nil, err
 		}
+		if err := qc.loadStatements(ctx, rows, req); err != nil {
+			return nil, nil, err
+		}
 		for _, row := range rows {
 			scanned++
 			last := row.Index
@@ -104,6 +107,45 @@ type queryCtx struct {
 	r    *Registry
 	size uint64
 	rels map[string][]ReleaseRef // "pkg@ver" or a content digest -> releases
+}
+
+// loadStatements reads, in one query, the statements of the attestations
+// among rows that the query will need and the cache does not hold.
+func (qc *queryCtx) loadStatements(ctx context.Context, rows []*store.EntryRow, req *QueryRequest) error {
+	var need []uint64
+	for _, row := range rows {
+		if row.Kind != string(record.KindAttestation) {
+			continue
+		}
+		if !req.Bodies && !predicate.Known(row.PredicateType) && (req.Where == nil || !req.Where.UsesBody) {
+			continue
+		}
+		if _, ok := qc.r.statements.Get(row.Index); !ok {
+			need = append(need, row.Index)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	bodies, err := qc.r.st.StatementsOf(ctx, need)
+	if err != nil {
+		return err
+	}
+	digest := map[uint64]string{}
+	for _, row := range rows {
+		digest[row.Index] = row.PayloadDigest
+	}
+	for idx, b := range bodies {
+		if record.Digest(b) != digest[idx] {
+			continue // reported as corrupt when the item is built
+		}
+		st, err := record.ParseStatement(b)
+		if err != nil {
+			return err
+		}
+		qc.r.statements.Add(idx, st)
+	}
+	return nil
 }
 
 // releaseState returns the effective state of one release at the query's size.

@@ -65,8 +65,15 @@ func (s *Server) releaseJSON(r *http.Request, rel *state.Release, p *state.Packa
 		out.Note = s.reg.Note(r.Context(), rel.Note)
 		out.NoteErased = rel.Note != "" && out.Note == ""
 	}
-	_, err := s.reg.BlobSize(r.Context(), rel.Digest)
-	out.Content = &api.ContentRef{Href: "/api/v1/blobs/" + rel.Digest, Verified: err == nil}
+	// Uploaded content was verified before the release was accepted, and
+	// leaves the store only with a banish; linked content is verified only
+	// once the registry has fetched it.
+	verified := true
+	if rel.URL != "" {
+		_, err := s.reg.BlobSize(r.Context(), rel.Digest)
+		verified = err == nil
+	}
+	out.Content = &api.ContentRef{Href: "/api/v1/blobs/" + rel.Digest, Verified: verified}
 	if full {
 		for _, ev := range rel.History {
 			out.History = append(out.History, api.Event(ev))

@@ -154,6 +154,9 @@ type Store interface {
 	// Statements returns the statements stored for entries [from, to),
 	// by index; erased ones are absent.
 	Statements(ctx context.Context, from, to uint64) (map[uint64][]byte, error)
+	// StatementsOf returns the statements of the given entries, by index;
+	// erased ones are absent.
+	StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error)
 	// DeleteStatements erases attestation statements for good.
 	DeleteStatements(ctx context.Context, idxs []uint64) error
 	// Compact rewrites the database so that no trace of deleted data

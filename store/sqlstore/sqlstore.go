@@ -704,6 +704,37 @@ func (db *DB) Statements(ctx context.Context, from, to uint64) (map[uint64][]byt
 	return out, rows.Err()
 }
 
+// StatementsOf implements store.Store.
+func (db *DB) StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error) {
+	out := map[uint64][]byte{}
+	for len(idxs) > 0 {
+		n := min(len(idxs), 500)
+		args := make([]any, n)
+		for i, x := range idxs[:n] {
+			args[i] = int64(x)
+		}
+		idxs = idxs[n:]
+		rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, data FROM statements WHERE idx IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var idx int64
+			var b []byte
+			if err := rows.Scan(&idx, &b); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[uint64(idx)] = b
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // DeleteStatements implements store.Store.
 func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
 	if len(idxs) == 0 {
