@@ -14,7 +14,7 @@ import (
 // valid JSON and documents every route the server registers.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	var doc struct {
-		OpenAPI string                     `json:"openapi"`
+		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
 	if err := json.Unmarshal(openAPI, &doc); err != nil {
