@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -47,45 +48,35 @@ func openRegistry(b *testing.B) *registry.Registry {
 	return reg
 }
 
-// BenchmarkAppend measures the registry core without HTTP: 64 concurrent
-// submitters, a realistic mix of creations, releases and attestations,
-// every entry verified, sequenced, integrated and checkpointed.
-func BenchmarkAppend(b *testing.B) {
-	reg := openRegistry(b)
+// prepare registers a workload's identities and uploads its blobs.
+func prepare(b *testing.B, reg *registry.Registry, w *bench.Workload) {
 	ctx := context.Background()
-	const clients = 64
-	w, err := bench.NewWorkload(max(b.N, 640), clients, "b")
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, id := range w.Identities {
 		if _, err := reg.Submit(ctx, id, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for d, c := range w.Blobs {
-		if _, err := reg.PutBlob(ctx, d, bytesReader(c)); err != nil {
+		if _, err := reg.PutBlob(ctx, d, bytes.NewReader(c)); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// submit sends the workload's streams concurrently, at most limit entries
+// in all.
+func submit(b *testing.B, reg *registry.Registry, w *bench.Workload, limit int64) {
 	var n atomic.Int64
-	io0 := procIO()
-	if f := os.Getenv("VOUCH_BENCH_CPUPROFILE"); f != "" {
-		out, _ := os.Create(f)
-		pprof.StartCPUProfile(out)
-		defer pprof.StopCPUProfile()
-	}
-	b.ResetTimer()
 	var wg sync.WaitGroup
 	for _, s := range w.Streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for _, it := range s {
-				if n.Add(1) > int64(b.N) {
+				if n.Add(1) > limit {
 					return
 				}
-				if _, err := reg.Submit(ctx, it.Body, nil); err != nil {
+				if _, err := reg.Submit(context.Background(), it.Body, nil); err != nil {
 					b.Error(err)
 					return
 				}
@@ -93,6 +84,26 @@ func BenchmarkAppend(b *testing.B) {
 		}()
 	}
 	wg.Wait()
+}
+
+// BenchmarkAppend measures the registry core without HTTP: 64 concurrent
+// submitters, a realistic mix of creations, releases and attestations,
+// every entry verified, sequenced, integrated and checkpointed.
+func BenchmarkAppend(b *testing.B) {
+	reg := openRegistry(b)
+	w, err := bench.NewWorkload(max(b.N, 640), 64, "b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	prepare(b, reg, w)
+	io0 := procIO()
+	if f := os.Getenv("VOUCH_BENCH_CPUPROFILE"); f != "" {
+		out, _ := os.Create(f)
+		pprof.StartCPUProfile(out)
+		defer pprof.StopCPUProfile()
+	}
+	b.ResetTimer()
+	submit(b, reg, w, int64(b.N))
 	b.ReportMetric(float64(procIO()-io0)/float64(b.N), "written-B/entry")
 }
 
@@ -124,19 +135,6 @@ func BenchmarkIntegrate(b *testing.B) {
 	}
 }
 
-func bytesReader(b []byte) io.Reader { return &byteReader{b: b} }
-
-type byteReader struct{ b []byte }
-
-func (r *byteReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
-}
-
 // procIO returns the bytes this process has written so far.
 func procIO() int64 {
 	b, _ := os.ReadFile("/proc/self/io")
@@ -152,35 +150,13 @@ func procIO() int64 {
 // filled returns a registry holding n entries of the benchmark workload.
 func filled(b *testing.B, n int) (*registry.Registry, *bench.Workload) {
 	reg := openRegistry(b)
-	ctx := context.Background()
 	w, err := bench.NewWorkload(n, 8, "q")
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, id := range w.Identities {
-		if _, err := reg.Submit(ctx, id, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for d, c := range w.Blobs {
-		if _, err := reg.PutBlob(ctx, d, bytesReader(c)); err != nil {
-			b.Fatal(err)
-		}
-	}
-	var wg sync.WaitGroup
-	for _, s := range w.Streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, it := range s {
-				if _, err := reg.Submit(ctx, it.Body, nil); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	prepare(b, reg, w)
+	submit(b, reg, w, int64(w.Total))
+	ctx := context.Background()
 	head, _ := reg.Store().Head(ctx)
 	if _, err := reg.WaitCovered(ctx, head.Sequenced-1); err != nil {
 		b.Fatal(err)

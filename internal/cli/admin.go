@@ -35,11 +35,7 @@ operator key is <data>/operator.key). Each is a record on the operator chain.`,
 				if reasons != nil && !slices.Contains(reasons, reason) {
 					return fmt.Errorf("--reason must be one of %v", reasons)
 				}
-				signers, err := g.signers()
-				if err != nil {
-					return err
-				}
-				c, err := g.client()
+				signers, c, err := g.signedClient()
 				if err != nil {
 					return err
 				}
@@ -84,11 +80,7 @@ operator key is <data>/operator.key). Each is a record on the operator chain.`,
 					return fmt.Errorf("--owner %q is not a key ID", o)
 				}
 			}
-			signers, err := g.signers()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			signers, c, err := g.signedClient()
 			if err != nil {
 				return err
 			}
@@ -131,11 +123,7 @@ verifies, and reads show the items as erased. Signed with an operator key.`,
 			default:
 				return fmt.Errorf("give exactly one of --identity and --attestation")
 			}
-			signers, err := g.signers()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			signers, c, err := g.signedClient()
 			if err != nil {
 				return err
 			}

@@ -99,11 +99,7 @@ func grantOrRevoke(cmd *cobra.Command, g *globals, ref, typ, keyID string, perms
 	if !keys.ValidID(keyID) {
 		return fmt.Errorf("%q is not a key ID (sha256:<hex>; see vouch key id FILE)", keyID)
 	}
-	signers, err := g.signers()
-	if err != nil {
-		return err
-	}
-	c, err := g.client()
+	signers, c, err := g.signedClient()
 	if err != nil {
 		return err
 	}

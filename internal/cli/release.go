@@ -62,11 +62,7 @@ hidden from default listings, and answers only to its exact version, until
 			if (len(args) == 2) == (linkURL != "") {
 				return errors.New("give either FILE or --url")
 			}
-			signers, err := g.signers()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			signers, c, err := g.signedClient()
 			if err != nil {
 				return err
 			}
@@ -174,11 +170,7 @@ func newTransitionCmd(g *globals, typ, short, long string, needReason bool) *cob
 			if err != nil {
 				return err
 			}
-			signers, err := g.signers()
-			if err != nil {
-				return err
-			}
-			c, err := g.client()
+			signers, c, err := g.signedClient()
 			if err != nil {
 				return err
 			}

@@ -148,6 +148,16 @@ func (g *globals) signers() ([]*keys.PrivateKey, error) {
 	return out, nil
 }
 
+// signedClient loads the --key signers and a verifying client.
+func (g *globals) signedClient() ([]*keys.PrivateKey, *client.Client, error) {
+	signers, err := g.signers()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := g.client()
+	return signers, c, err
+}
+
 // signer loads the single --key file.
 func (g *globals) signer() (*keys.PrivateKey, error) {
 	ks, err := g.signers()

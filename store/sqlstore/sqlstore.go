@@ -193,68 +193,35 @@ func (t *seqTx) Head() store.Head { return t.head }
 // Subjects implements store.SeqTx.
 func (t *seqTx) Subjects(digests []string) (map[string][]store.SubjectRef, error) {
 	out := map[string][]store.SubjectRef{}
-	for len(digests) > 0 {
-		n := min(len(digests), 500)
-		args := make([]any, n)
-		for i, d := range digests[:n] {
-			args[i] = d
-		}
-		digests = digests[n:]
-		q := `SELECT s.digest, e.idx, e.type, e.pdigest FROM entry_subjects s JOIN entries e ON e.idx = s.idx WHERE s.digest IN (?` + strings.Repeat(",?", n-1) + `)`
-		rows, err := t.tx.QueryContext(t.ctx, t.db.d.q(q), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
+	err := t.db.queryIn(t.ctx, t.tx, `SELECT s.digest, e.idx, e.type, e.pdigest FROM entry_subjects s JOIN entries e ON e.idx = s.idx WHERE s.digest IN (?)`,
+		anys(digests), func(rows *sql.Rows) error {
 			var d string
 			var r store.SubjectRef
 			var idx int64
 			if err := rows.Scan(&d, &idx, &r.Type, &r.PayloadDigest); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			r.Index = uint64(idx)
 			out[d] = append(out[d], r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+			return nil
+		})
+	return out, err
 }
 
 // GetMany implements store.SeqTx.
 func (t *seqTx) GetMany(keys []string) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for len(keys) > 0 {
-		n := min(len(keys), 500)
-		args := make([]any, n)
-		for i, k := range keys[:n] {
-			args[i] = k
-		}
-		keys = keys[n:]
-		q := `SELECT s.key, s.value FROM state s JOIN (SELECT key, MAX(idx) AS m FROM state WHERE key IN (?` + strings.Repeat(",?", n-1) +
-			`) GROUP BY key) l ON s.key = l.key AND s.idx = l.m`
-		rows, err := t.tx.QueryContext(t.ctx, t.db.d.q(q), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
+	err := t.db.queryIn(t.ctx, t.tx, `SELECT s.key, s.value FROM state s JOIN (SELECT key, MAX(idx) AS m FROM state WHERE key IN (?) GROUP BY key) l ON s.key = l.key AND s.idx = l.m`,
+		anys(keys), func(rows *sql.Rows) error {
 			var k string
 			var v []byte
 			if err := rows.Scan(&k, &v); err != nil {
-				rows.Close()
-				return nil, err
+				return err
 			}
 			out[k] = v
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+			return nil
+		})
+	return out, err
 }
 
 // Signers implements store.SeqTx.
@@ -415,51 +382,34 @@ func (db *DB) Entry(ctx context.Context, index uint64) (*store.EntryRow, error) 
 func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	pos := make(map[int64][]int, len(indexes))
+	uniq := make([]any, 0, len(indexes))
 	for i, x := range indexes {
+		if pos[x] == nil {
+			uniq = append(uniq, x)
+		}
 		pos[x] = append(pos[x], i)
 	}
-	const chunk = 500
-	uniq := make([]int64, 0, len(pos))
-	for x := range pos {
-		uniq = append(uniq, x)
-	}
 	found := 0
-	for len(uniq) > 0 {
-		n := min(chunk, len(uniq))
-		part := uniq[:n]
-		uniq = uniq[n:]
-		args := make([]any, n)
-		for i, x := range part {
-			args[i] = x
+	err := db.queryIn(ctx, db.r, `SELECT id, hash FROM hashes WHERE id IN (?)`, uniq, func(rows *sql.Rows) error {
+		var id int64
+		var h []byte
+		if err := rows.Scan(&id, &h); err != nil {
+			return err
 		}
-		q := `SELECT id, hash FROM hashes WHERE id IN (?` + strings.Repeat(",?", n-1) + `)`
-		rows, err := db.r.QueryContext(ctx, db.d.q(q), args...)
-		if err != nil {
-			return nil, err
+		if len(h) != tlog.HashSize {
+			return fmt.Errorf("sqlstore: stored hash %d is %d bytes", id, len(h))
 		}
-		for rows.Next() {
-			var id int64
-			var h []byte
-			if err := rows.Scan(&id, &h); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if len(h) != tlog.HashSize {
-				rows.Close()
-				return nil, fmt.Errorf("sqlstore: stored hash %d is %d bytes", id, len(h))
-			}
-			for _, i := range pos[id] {
-				copy(out[i][:], h)
-			}
-			found++
+		for _, i := range pos[id] {
+			copy(out[i][:], h)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+		found++
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if found != len(pos) {
-		return nil, fmt.Errorf("sqlstore: %d of %d tree hashes are missing", len(pos)-found, len(pos))
+	if found != len(uniq) {
+		return nil, fmt.Errorf("sqlstore: %d of %d tree hashes are missing", len(uniq)-found, len(uniq))
 	}
 	return out, nil
 }
@@ -659,20 +609,7 @@ func (db *DB) OffLog(ctx context.Context, digest string) (*store.OffLog, error) 
 
 // DeleteOffLog implements store.Store.
 func (db *DB) DeleteOffLog(ctx context.Context, digests []string) error {
-	if len(digests) == 0 {
-		return nil
-	}
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	for _, d := range digests {
-		if _, err := tx.ExecContext(ctx, db.d.q(`DELETE FROM offlog WHERE digest = ?`), d); err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	return tx.Commit()
+	return db.execEach(ctx, `DELETE FROM offlog WHERE digest = ?`, anys(digests))
 }
 
 // Statement implements store.Store.
@@ -706,51 +643,30 @@ func (db *DB) Statements(ctx context.Context, from, to uint64) (map[uint64][]byt
 
 // StatementsOf implements store.Store.
 func (db *DB) StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error) {
-	out := map[uint64][]byte{}
-	for len(idxs) > 0 {
-		n := min(len(idxs), 500)
-		args := make([]any, n)
-		for i, x := range idxs[:n] {
-			args[i] = int64(x)
-		}
-		idxs = idxs[n:]
-		rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, data FROM statements WHERE idx IN (?`+strings.Repeat(",?", n-1)+`)`), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var idx int64
-			var b []byte
-			if err := rows.Scan(&idx, &b); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[uint64(idx)] = b
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
+	vals := make([]any, len(idxs))
+	for i, x := range idxs {
+		vals[i] = int64(x)
 	}
-	return out, nil
+	out := map[uint64][]byte{}
+	err := db.queryIn(ctx, db.r, `SELECT idx, data FROM statements WHERE idx IN (?)`, vals, func(rows *sql.Rows) error {
+		var idx int64
+		var b []byte
+		if err := rows.Scan(&idx, &b); err != nil {
+			return err
+		}
+		out[uint64(idx)] = b
+		return nil
+	})
+	return out, err
 }
 
 // DeleteStatements implements store.Store.
 func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
-	if len(idxs) == 0 {
-		return nil
+	vals := make([]any, len(idxs))
+	for i, x := range idxs {
+		vals[i] = int64(x)
 	}
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	for _, i := range idxs {
-		if _, err := tx.ExecContext(ctx, db.d.q(`DELETE FROM statements WHERE idx = ?`), int64(i)); err != nil {
-			tx.Rollback()
-			return err
-		}
-	}
-	return tx.Commit()
+	return db.execEach(ctx, `DELETE FROM statements WHERE idx = ?`, vals)
 }
 
 // Compact implements store.Store.
@@ -883,4 +799,61 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// querier runs queries: a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+// queryIn runs q, whose one "IN (?)" is expanded for vals, in chunks of 500
+// values, calling scan for every row.
+func (db *DB) queryIn(ctx context.Context, on querier, q string, vals []any, scan func(*sql.Rows) error) error {
+	for len(vals) > 0 {
+		n := min(len(vals), 500)
+		chunk := strings.Replace(q, "IN (?)", "IN (?"+strings.Repeat(",?", n-1)+")", 1)
+		rows, err := on.QueryContext(ctx, db.d.q(chunk), vals[:n]...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		vals = vals[n:]
+	}
+	return nil
+}
+
+// execEach runs the one-argument statement q for every value, in one
+// transaction.
+func (db *DB) execEach(ctx context.Context, q string, vals []any) error {
+	if len(vals) == 0 {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, v := range vals {
+		if _, err := tx.ExecContext(ctx, db.d.q(q), v); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+func anys[T any](vs []T) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
 }
