@@ -197,17 +197,11 @@ func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	limit, given, err := uintParam(r, "limit")
+	limit, err := limitParam(r)
 	if err != nil {
 		return err
 	}
-	if !given {
-		limit = 100
-	}
-	if limit < 1 || limit > 1000 {
-		return badRequest("limit must be 1 to 1000")
-	}
-	ps, err := s.reg.PackagesAt(r.Context(), size, r.URL.Query().Get("after"), int(limit))
+	ps, err := s.reg.PackagesAt(r.Context(), size, r.URL.Query().Get("after"), limit)
 	if err != nil {
 		return err
 	}
@@ -216,7 +210,7 @@ func (s *Server) listPackages(w http.ResponseWriter, r *http.Request) error {
 		pj := packageJSON(p)
 		out.Packages = append(out.Packages, pj)
 	}
-	if len(ps) == int(limit) {
+	if len(ps) == limit {
 		out.Next = ps[len(ps)-1].Name
 	}
 	return writeJSON(w, http.StatusOK, out)

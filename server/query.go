@@ -118,17 +118,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return badRequest("order must be desc (newest first) or asc (oldest first)")
 	}
-	limit, given, err := uintParam(r, "limit")
-	if err != nil {
+	if req.Limit, err = limitParam(r); err != nil {
 		return err
 	}
-	if !given {
-		limit = 100
-	}
-	if limit < 1 || limit > 1000 {
-		return badRequest("limit must be 1 to 1000")
-	}
-	req.Limit = int(limit)
 	if p := q.Get("predicate"); p != "" {
 		if req.Bodies, err = strconv.ParseBool(p); err != nil {
 			return badRequest("predicate must be true or false")

@@ -149,6 +149,21 @@ func uintParam(r *http.Request, name string) (uint64, bool, error) {
 	return n, true, nil
 }
 
+// limitParam parses the limit= of a paginated read: 1 to 1000, default 100.
+func limitParam(r *http.Request) (int, error) {
+	limit, given, err := uintParam(r, "limit")
+	if err != nil {
+		return 0, err
+	}
+	if !given {
+		return 100, nil
+	}
+	if limit < 1 || limit > 1000 {
+		return 0, badRequest("limit must be 1 to 1000")
+	}
+	return int(limit), nil
+}
+
 // ---- /log/ (C2SP tlog-tiles) ----
 
 const immutable = "public, max-age=31536000, immutable"
