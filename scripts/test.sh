@@ -51,9 +51,17 @@ fi
 echo "== starting PostgreSQL ($pgbin)"
 mkdir -p "$work/pg"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$work/pg"
-pgport=$(free_port)
 as_pg "$pgbin/initdb -D $work/pg/data -U postgres --auth=trust -E UTF8 --no-locale >$work/pg/initdb.log 2>&1"
-as_pg "$pgbin/pg_ctl -D $work/pg/data -l $work/pg/server.log -w -o '-c listen_addresses=127.0.0.1 -p $pgport -k $work/pg -c max_connections=300' start >/dev/null"
+started=""
+for attempt in 1 2 3; do
+	pgport=$(free_port)
+	if as_pg "$pgbin/pg_ctl -D $work/pg/data -l $work/pg/server.log -w -t 60 -o '-c listen_addresses=127.0.0.1 -p $pgport -k $work/pg -c max_connections=300' start >/dev/null"; then
+		started=1
+		break
+	fi
+	echo "PostgreSQL did not start (attempt $attempt):"; tail -n 20 "$work/pg/server.log" || true
+done
+[ -n "$started" ] || exit 1
 
 echo "== starting versitygw (S3)"
 gobin=$(go env GOPATH)/bin
