@@ -4,6 +4,7 @@ package server
 
 import (
 	"compress/gzip"
+	"context"
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
@@ -33,6 +34,10 @@ var openAPI []byte
 // for a record; attestations may be as large as their statement limit
 // allows.
 const MaxEntryBody = 256 << 10
+
+// MaxWait bounds how long POST /api/v1/entries?wait=true waits for a
+// checkpoint to cover the new entry.
+const MaxWait = 30 * time.Second
 
 // Config configures a Server.
 type Config struct {
@@ -277,7 +282,11 @@ func (s *Server) postEntry(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := api.AppendResponse{Index: rc.Index, LeafHash: base64.StdEncoding.EncodeToString(rc.LeafHash[:]), Hash: rc.Hash, Time: rc.Time}
 	if wait {
-		cp, err := s.reg.WaitCovered(r.Context(), rc.Index)
+		// The entry is durable already; waiting for its checkpoint is
+		// bounded, so a stalled integrator shows as a 503, not a hang.
+		ctx, cancel := context.WithTimeout(r.Context(), MaxWait)
+		defer cancel()
+		cp, err := s.reg.WaitCovered(ctx, rc.Index)
 		if err != nil {
 			return err
 		}
