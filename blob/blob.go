@@ -1,5 +1,5 @@
-// Package blob is Vouch's content-addressed blob store: release content,
-// attestation bodies. Blobs are named by "sha256:<hex>" digests; a Put
+// Package blob is Vouch's content-addressed blob store for release
+// content. Blobs are named by "sha256:<hex>" digests; a Put
 // verifies the digest while streaming and stores nothing on mismatch, so a
 // blob that exists always has the bytes its name says.
 //

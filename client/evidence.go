@@ -63,7 +63,7 @@ func (c *Client) Gather(ctx context.Context, name, version string, at At) (*Evid
 	if rr.Digest == "" {
 		return ev, nil
 	}
-	p := &QueryParams{Subject: rr.Digest, Kind: "attestation", Order: "asc", Limit: 1000, At: At{Size: cp.Size, Include: "all"}}
+	p := &QueryParams{Subject: rr.Digest, Kind: string(record.KindAttestation), Order: "asc", Limit: 1000, At: At{Size: cp.Size, Include: "all"}}
 	for {
 		qr, _, err := c.Query(ctx, p)
 		if err != nil {

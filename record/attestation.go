@@ -73,8 +73,8 @@ func ParseStatement(payload []byte) (*Statement, error) {
 }
 
 // AttestationRef is what the log holds about an attestation: everything
-// public and verifiable, but not the statement itself, which lives in the
-// blob store where it can be erased.
+// public and verifiable, but not the statement itself, which the registry
+// keeps off the log where it can be erased.
 type AttestationRef struct {
 	PayloadType   string         `json:"payloadType"`
 	PayloadDigest string         `json:"payloadDigest"`
@@ -140,13 +140,20 @@ func (a *AttestationRef) Validate() error {
 	return nil
 }
 
+// Signers returns the key IDs of the registered keys that made the
+// signatures, in signature order.
+func (a *AttestationRef) Signers() []string {
+	out := make([]string, len(a.Signatures))
+	for i, s := range a.Signatures {
+		out[i] = s.Signer
+	}
+	return out
+}
+
 // DedupKey identifies an attestation for replay protection: the same
 // statement signed by the same set of keys is logged once.
 func (a *AttestationRef) DedupKey() string {
-	signers := make([]string, len(a.Signatures))
-	for i, s := range a.Signatures {
-		signers[i] = s.Signer
-	}
+	signers := a.Signers()
 	slices.Sort(signers)
 	h := sha256.Sum256([]byte(a.PayloadDigest + "\n" + strings.Join(signers, ",")))
 	return "sha256:" + hex.EncodeToString(h[:])
@@ -186,7 +193,7 @@ func NewAttestationEntry(env *dsse.Envelope, payload []byte, signers []string) (
 }
 
 // AttachBody gives an attestation entry read from the log its statement
-// (the payload kept in the blob store), so that its signatures can be
+// (the payload kept off the log), so that its signatures can be
 // checked: the payload must have the digest and size the log holds, and
 // say what the log says it says.
 func (e *Entry) AttachBody(payload []byte) error {

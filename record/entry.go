@@ -211,6 +211,21 @@ func (e *Entry) Verified() bool { return e.signers != nil }
 // Signers returns the key IDs of the signatures, once verified.
 func (e *Entry) Signers() []string { return e.signers }
 
+// KeyIDs returns the key IDs the entry names as its signers, verified or
+// not: for a record, the keyid of each envelope signature; for an
+// attestation, the registered signer of each. Verify checks signature i
+// against key KeyIDs()[i].
+func (e *Entry) KeyIDs() []string {
+	if e.Attestation != nil {
+		return e.Attestation.Signers()
+	}
+	out := make([]string, len(e.Envelope.Signatures))
+	for i, s := range e.Envelope.Signatures {
+		out[i] = s.KeyID
+	}
+	return out
+}
+
 // Verify checks every signature of an entry. For a record, keys are
 // looked up first among the keys the record embeds, then with lookup. For an
 // attestation, signature i is checked against the key of its recorded
@@ -228,12 +243,8 @@ func (e *Entry) Verify(lookup KeyLookup) error {
 	if e.Record != nil {
 		embedded = e.Record.EmbeddedKeys()
 	}
-	signers := make([]string, len(e.Envelope.Signatures))
-	for i, s := range e.Envelope.Signatures {
-		want := s.KeyID
-		if e.Attestation != nil {
-			want = e.Attestation.Signatures[i].Signer
-		}
+	signers := e.KeyIDs()
+	for i, want := range signers {
 		var p *keys.PublicKey
 		for _, k := range embedded {
 			if k.ID() == want {
@@ -252,7 +263,6 @@ func (e *Entry) Verify(lookup KeyLookup) error {
 		if err := VerifySignature(e.Envelope, i, p); err != nil {
 			return err
 		}
-		signers[i] = want
 	}
 	e.signers = signers
 	return nil

@@ -52,8 +52,8 @@ func (r *Registry) resolveSigners(ctx context.Context, env *dsse.Envelope, hints
 }
 
 // appendAttestation resolves an attestation's signers, checks its
-// signatures and predicate, stores its statement in the blob store and logs
-// the attestation's reference.
+// signatures and predicate, and logs the attestation's reference; its
+// statement is stored off the log in the same transaction.
 func (r *Registry) appendAttestation(ctx context.Context, env *dsse.Envelope, payload []byte, hints []string) (Receipt, error) {
 	if len(hints) > record.MaxSignatures {
 		return Receipt{}, &state.Refusal{Code: state.CodeMalformed, Msg: "too many signer hints"}

@@ -50,7 +50,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
-	// Blobs stores release content and attestation bodies.
+	// Blobs stores release content.
 	Blobs blob.Store
 	// MaxBlobSize limits uploaded and fetched content (default 1 GiB).
 	MaxBlobSize int64
@@ -449,22 +449,19 @@ func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
 	row := &store.EntryRow{Index: idx, Leaf: leaf, Time: e.Time, Kind: string(e.Kind())}
 	if rec := e.Record; rec != nil {
 		row.Type, row.Package, row.Version = rec.Type, rec.Package, rec.Version
-		row.Signers = e.Signers()
 		row.PayloadDigest = e.Hash()
 		if rec.Digest != "" {
 			row.Subjects = []string{rec.Digest}
 		}
 	}
 	if a := e.Attestation; a != nil {
-		row.Type = "attestation"
+		row.Type = string(record.KindAttestation)
 		row.Statement = e.Payload
 		row.PredicateType = a.PredicateType
 		row.PayloadDigest = a.PayloadDigest
 		row.Subjects = a.Subjects
-		for _, s := range a.Signatures {
-			row.Signers = append(row.Signers, s.Signer)
-		}
 	}
+	row.Signers = e.KeyIDs()
 	return row
 }
 

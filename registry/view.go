@@ -36,9 +36,6 @@ func decode[T any](b []byte) (*T, error) {
 	return v, nil
 }
 
-// getter reads the raw latest value of a state object.
-type getter func(key string) ([]byte, error)
-
 // decodeKey decodes a state object by the kind its key names; nil bytes
 // decode to a nil object.
 func decodeKey(key string, b []byte) (any, error) {
@@ -63,7 +60,6 @@ func decodeKey(key string, b []byte) (any, error) {
 // changes of the entries accepted earlier in the same batch.
 type batchView struct {
 	tx       store.SeqTx
-	get      getter
 	cache    *lru.Cache[string, any]
 	overlay  map[string]any
 	fetched  map[string]any                // read ahead for this batch (see prefetch)
@@ -73,7 +69,7 @@ type batchView struct {
 }
 
 func newBatchView(tx store.SeqTx, cache *lru.Cache[string, any]) *batchView {
-	return &batchView{tx: tx, get: tx.Get, cache: cache, overlay: map[string]any{}, fetched: map[string]any{},
+	return &batchView{tx: tx, cache: cache, overlay: map[string]any{}, fetched: map[string]any{},
 		contents: map[string]bool{}, attests: map[string]bool{}}
 }
 
@@ -89,19 +85,16 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 		}
 	}
 	for _, e := range entries {
+		for _, id := range e.KeyIDs() {
+			addID(id)
+		}
 		if a := e.Attestation; a != nil {
-			for _, s := range a.Signatures {
-				addID(s.Signer)
-			}
 			for _, d := range a.Subjects {
 				digestSet[d] = true
 			}
 			continue
 		}
 		r := e.Record
-		for _, s := range e.Envelope.Signatures {
-			addID(s.KeyID)
-		}
 		addID(r.KeyID)
 		for _, o := range r.Owners {
 			addID(o)
@@ -189,7 +182,7 @@ func (v *batchView) load(key string) (any, error) {
 			return o, nil
 		}
 	}
-	b, err := v.get(key)
+	b, err := v.tx.Get(key)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +205,7 @@ func lookup[T any](v *batchView, key string) (*T, error) {
 	}
 	t, ok := o.(*T)
 	if !ok {
-		return nil, nil
+		return nil, fmt.Errorf("state object %q is a %T, not a %T", key, o, t)
 	}
 	return t, nil
 }
@@ -269,13 +262,10 @@ func (v *batchView) Attestation(a *record.AttestationRef) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	var want []string
-	for _, s := range a.Signatures {
-		want = append(want, s.Signer)
-	}
+	want := a.Signers()
 	slices.Sort(want)
 	for _, r := range refs {
-		if r.Type != "attestation" || r.PayloadDigest != a.PayloadDigest {
+		if r.Type != string(record.KindAttestation) || r.PayloadDigest != a.PayloadDigest {
 			continue
 		}
 		got, err := v.tx.Signers(r.Index)

@@ -208,7 +208,7 @@ func printTimeline(w io.Writer, qr *api.QueryResponse) {
 		if it.Version != "" {
 			about += "@" + it.Version
 		}
-		if it.Kind == "attestation" {
+		if it.Kind == string(record.KindAttestation) {
 			what = "attest " + shortType(it.PredicateType)
 			var rs []string
 			for _, r := range it.Releases {
