@@ -28,16 +28,12 @@ func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
 	switch rec.Type {
 	case record.TypeRelease:
 		// Content named by earlier releases may have been banished.
-		if seen, err := r.st.Query(ctx, &store.Query{Size: maxSize, Subject: rec.Digest, Type: record.TypeRelease, Limit: 1}); err != nil {
+		st, err := r.ContentStatus(ctx, rec.Digest)
+		if err != nil {
 			return err
-		} else if len(seen) > 0 {
-			st, err := r.ContentStatus(ctx, rec.Digest)
-			if err != nil {
-				return err
-			}
-			if st.State == ContentBanned {
-				return &state.Refusal{Code: state.CodeContentBanished, Msg: rec.Digest + " was banished from this registry"}
-			}
+		}
+		if st.State == ContentBanned {
+			return &state.Refusal{Code: state.CodeContentBanished, Msg: rec.Digest + " was banished from this registry"}
 		}
 		if rec.URL != "" {
 			if rec.Channel != record.ChannelPublished {
@@ -195,13 +191,7 @@ func (r *Registry) purgeBanished(ctx context.Context, pkg, version string) error
 		}
 		rels = all
 		if p, err := getState[state.Package](ctx, r, keyPackage(pkg), maxSize); err == nil && p != nil {
-			var notes []string
-			for _, ev := range p.History {
-				if ev.Note != "" {
-					notes = append(notes, ev.Note)
-				}
-			}
-			if err := r.st.DeleteOffLog(ctx, notes); err != nil {
+			if err := r.st.DeleteOffLog(ctx, noteDigests(p.History)); err != nil {
 				return err
 			}
 		}
@@ -212,17 +202,22 @@ func (r *Registry) purgeBanished(ctx context.Context, pkg, version string) error
 				return err
 			}
 		}
-		var notes []string
-		for _, ev := range rel.History {
-			if ev.Note != "" && !slices.Contains(notes, ev.Note) {
-				notes = append(notes, ev.Note)
-			}
-		}
-		if err := r.st.DeleteOffLog(ctx, notes); err != nil {
+		if err := r.st.DeleteOffLog(ctx, noteDigests(rel.History)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// noteDigests lists the off-log notes a history refers to, once each.
+func noteDigests(history []state.Event) []string {
+	var notes []string
+	for _, ev := range history {
+		if ev.Note != "" && !slices.Contains(notes, ev.Note) {
+			notes = append(notes, ev.Note)
+		}
+	}
+	return notes
 }
 
 // afterCommit runs the side effects of accepted entries: purging banished

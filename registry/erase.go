@@ -49,14 +49,16 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 			if err != nil {
 				return nil, err
 			}
-			switch {
-			case e.Record != nil && e.Record.Note != "" && !slices.Contains(digests, e.Record.Note):
-				digests = append(digests, e.Record.Note)
-				rep.Notes++
-			case e.Record != nil && e.Record.Commitment != "" && !slices.Contains(digests, e.Record.Commitment):
-				digests = append(digests, e.Record.Commitment)
-				rep.Profiles++
-			case e.Attestation != nil:
+			if rec := e.Record; rec != nil {
+				if rec.Note != "" && !slices.Contains(digests, rec.Note) {
+					digests = append(digests, rec.Note)
+					rep.Notes++
+				}
+				if rec.Commitment != "" && !slices.Contains(digests, rec.Commitment) {
+					digests = append(digests, rec.Commitment)
+					rep.Profiles++
+				}
+			} else {
 				statements = append(statements, row.Index)
 			}
 		}

@@ -20,7 +20,8 @@ type QueryRequest struct {
 	// Filter holds the indexed filters; its Size, After, Desc and Limit are
 	// set by Query.
 	Filter store.Query
-	// State keeps entries about a release in this (effective) state.
+	// State keeps entries about a release in this (effective) state; it
+	// shows them whatever Include says.
 	State string
 	// Include shows entries about staged, yanked and removed releases.
 	Include state.Include
@@ -31,6 +32,13 @@ type QueryRequest struct {
 	Desc   bool
 	After  *uint64
 	Limit  int
+}
+
+// needsBody reports whether the query needs the statement of an attestation
+// with the given predicate type: for its predicate, its typed fields, or the
+// where= filter.
+func (req *QueryRequest) needsBody(predicateType string) bool {
+	return req.Bodies || predicate.Known(predicateType) || req.Where != nil && req.Where.UsesBody
 }
 
 // ReleaseRef is a release an entry is about, with its state.
@@ -114,10 +122,7 @@ type queryCtx struct {
 func (qc *queryCtx) loadStatements(ctx context.Context, rows []*store.EntryRow, req *QueryRequest) error {
 	var need []uint64
 	for _, row := range rows {
-		if row.Kind != string(record.KindAttestation) {
-			continue
-		}
-		if !req.Bodies && !predicate.Known(row.PredicateType) && (req.Where == nil || !req.Where.UsesBody) {
+		if row.Kind != string(record.KindAttestation) || !req.needsBody(row.PredicateType) {
 			continue
 		}
 		if _, ok := qc.r.statements.Get(row.Index); !ok {
@@ -148,7 +153,7 @@ func (qc *queryCtx) loadStatements(ctx context.Context, rows []*store.EntryRow, 
 	return nil
 }
 
-// releaseState returns the effective state of one release at the query's size.
+// release returns the effective state of one release at the query's size.
 func (qc *queryCtx) release(ctx context.Context, pkg, ver string) ([]ReleaseRef, error) {
 	k := pkg + "@" + ver
 	if v, ok := qc.rels[k]; ok {
@@ -207,19 +212,14 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *QueryReq
 			return nil, false, err
 		}
 	}
-	if len(it.Releases) > 0 {
-		shown := false
-		for _, rr := range it.Releases {
-			shown = shown || req.Include.Shows(rr.Status)
-		}
-		if !shown {
+	if req.State != "" {
+		if !slices.ContainsFunc(it.Releases, func(rr ReleaseRef) bool { return rr.Status == req.State }) {
 			return nil, false, nil
 		}
-	}
-	if req.State != "" && !slices.ContainsFunc(it.Releases, func(rr ReleaseRef) bool { return rr.Status == req.State }) {
+	} else if len(it.Releases) > 0 && !slices.ContainsFunc(it.Releases, func(rr ReleaseRef) bool { return req.Include.Shows(rr.Status) }) {
 		return nil, false, nil
 	}
-	if e.Attestation != nil && (req.Bodies || predicate.Known(e.Attestation.PredicateType) || req.Where != nil && req.Where.UsesBody) {
+	if e.Attestation != nil && req.needsBody(e.Attestation.PredicateType) {
 		st, erased, err := qc.r.statement(ctx, row.Index, e.Attestation)
 		if err != nil {
 			return nil, false, err
@@ -259,21 +259,7 @@ func (it *QueryItem) Vars() map[string]any {
 }
 
 // Signers returns the key IDs that signed the entry.
-func (it *QueryItem) Signers() []string {
-	e := it.Entry
-	if e.Attestation != nil {
-		out := make([]string, len(e.Attestation.Signatures))
-		for i, s := range e.Attestation.Signatures {
-			out[i] = s.Signer
-		}
-		return out
-	}
-	out := make([]string, len(e.Envelope.Signatures))
-	for i, s := range e.Envelope.Signatures {
-		out[i] = s.KeyID
-	}
-	return out
-}
+func (it *QueryItem) Signers() []string { return it.Entry.KeyIDs() }
 
 // Subjects returns the content digests the entry is about.
 func (it *QueryItem) Subjects() []string {

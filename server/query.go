@@ -106,11 +106,6 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	if req.Include, err = include(r); err != nil {
 		return err
 	}
-	if req.State != "" {
-		// Asking for a state shows it.
-		in, _ := state.ParseInclude(req.State)
-		req.Include = mergeInclude(req.Include, in)
-	}
 	switch q.Get("order") {
 	case "", "desc", "newest":
 		req.Desc = true
@@ -165,11 +160,6 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, out)
 }
 
-func mergeInclude(a, b state.Include) state.Include {
-	return state.Include{Staged: a.Staged || b.Staged, Yanked: a.Yanked || b.Yanked, Deleted: a.Deleted || b.Deleted,
-		Tombstoned: a.Tombstoned || b.Tombstoned, Banished: a.Banished || b.Banished}
-}
-
 // pointInTimeSize resolves an explicit tree size (from a cursor).
 func (s *Server) pointInTimeSize(r *http.Request, size uint64) (uint64, *api.Checkpoint, error) {
 	size, cp, err := s.reg.Resolve(r.Context(), size, "")
@@ -213,10 +203,7 @@ func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request) error {
 	}
 	a := e.Attestation
 	out := api.Attestation{Index: idx, Time: e.Time, PayloadDigest: a.PayloadDigest, PredicateType: a.PredicateType,
-		Subjects: a.Subjects, Erased: erased}
-	for _, sig := range a.Signatures {
-		out.Signers = append(out.Signers, sig.Signer)
-	}
+		Subjects: a.Subjects, Signers: a.Signers(), Erased: erased}
 	if !erased {
 		out.Statement = e.Payload
 		if out.Envelope, err = e.EnvelopeJSON(); err != nil {
@@ -253,10 +240,9 @@ func (s *Server) getStatements(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		n = 256
 	}
-	if n < 1 || n > 256 {
-		return badRequest("count must be 1 to 256")
-	}
-	out, err := s.reg.Statements(r.Context(), from, int(n))
+	// The registry refuses counts outside 1..256; min keeps a huge one
+	// from overflowing int on the way.
+	out, err := s.reg.Statements(r.Context(), from, int(min(n, 257)))
 	if err != nil {
 		return err
 	}

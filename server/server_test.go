@@ -105,6 +105,7 @@ func TestHostileRequests(t *testing.T) {
 		{"blob unknown", "GET", "/api/v1/blobs/sha256:" + strings.Repeat("0", 64), nil, 404, "not_found"},
 		{"identity bad id", "GET", "/api/v1/identities/alice", nil, 400, "bad_request"},
 		{"statements bad count", "GET", "/api/v1/statements?from=0&count=1000", nil, 400, "bad_request"},
+		{"statements zero count", "GET", "/api/v1/statements?from=0&count=0", nil, 400, "bad_request"},
 		{"statements beyond", "GET", "/api/v1/statements?from=999", nil, 400, "bad_request"},
 		{"attestation of a record", "GET", "/api/v1/attestations/0", nil, 400, "bad_request"},
 		{"admin garbage", "POST", "/api/v1/admin", []byte("{}"), 400, "malformed"},
