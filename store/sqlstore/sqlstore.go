@@ -258,13 +258,34 @@ func (t *seqTx) Get(key string) ([]byte, error) {
 	return v, err
 }
 
-// inserts are the tables an appended entry writes to: the head of an INSERT,
-// its number of columns, and its tail.
-var inserts = [...]struct {
+// insertSQL is a multi-row INSERT: its head, its number of columns, and
+// its tail.
+type insertSQL struct {
 	head string
 	cols int
 	tail string
-}{
+}
+
+// exec inserts the rows whose values are args (cols per row), a few hundred
+// values per statement.
+func (ins insertSQL) exec(ctx context.Context, tx *sql.Tx, d dialect, args []any) error {
+	per := 400 / ins.cols * ins.cols
+	tuple := "(?" + strings.Repeat(", ?", ins.cols-1) + ")"
+	for len(args) > 0 {
+		n := min(len(args), per)
+		q := ins.head + tuple + strings.Repeat(", "+tuple, n/ins.cols-1) + ins.tail
+		if _, err := tx.ExecContext(ctx, d.q(q), args[:n]...); err != nil {
+			return err
+		}
+		args = args[n:]
+	}
+	return nil
+}
+
+var insertHashes = insertSQL{`INSERT INTO hashes (id, hash) VALUES `, 2, ``}
+
+// inserts are the tables an appended entry writes to.
+var inserts = [...]insertSQL{
 	{`INSERT INTO entries (idx, leaf, time, kind, type, package, version, ptype, pdigest, digest) VALUES `, 10, ``},
 	{`INSERT INTO entry_signers (key_id, idx) VALUES `, 2, ` ON CONFLICT DO NOTHING`},
 	{`INSERT INTO entry_subjects (digest, idx) VALUES `, 2, ` ON CONFLICT DO NOTHING`},
@@ -273,21 +294,13 @@ var inserts = [...]struct {
 	{`INSERT INTO statements (idx, data) VALUES `, 2, ``},
 }
 
-// flush writes the buffered rows, a few hundred per statement.
+// flush writes the buffered rows.
 func (t *seqTx) flush() error {
 	for i, ins := range inserts {
 		args := t.rows[i]
 		t.rows[i] = nil
-		per := 400 / ins.cols * ins.cols
-		for len(args) > 0 {
-			n := min(len(args), per)
-			rows := n / ins.cols
-			tuple := "(?" + strings.Repeat(", ?", ins.cols-1) + ")"
-			q := ins.head + tuple + strings.Repeat(", "+tuple, rows-1) + ins.tail
-			if _, err := t.tx.ExecContext(t.ctx, t.db.d.q(q), args[:n]...); err != nil {
-				return err
-			}
-			args = args[n:]
+		if err := ins.exec(t.ctx, t.tx, t.db.d, args); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -446,17 +459,12 @@ func (db *DB) integrate(ctx context.Context, tx *sql.Tx, oldSize uint64, hashes 
 	if uint64(cur.Int64) != oldSize {
 		return store.ErrConflict
 	}
-	for len(hashes) > 0 {
-		n := min(len(hashes), 400)
-		q := `INSERT INTO hashes (id, hash) VALUES (?, ?)` + strings.Repeat(", (?, ?)", n-1)
-		args := make([]any, 0, 2*n)
-		for _, h := range hashes[:n] {
-			args = append(args, h.Index, h.Hash[:])
-		}
-		if _, err := tx.ExecContext(ctx, db.d.q(q), args...); err != nil {
-			return err
-		}
-		hashes = hashes[n:]
+	args := make([]any, 0, 2*len(hashes))
+	for _, h := range hashes {
+		args = append(args, h.Index, h.Hash[:])
+	}
+	if err := insertHashes.exec(ctx, tx, db.d, args); err != nil {
+		return err
 	}
 	_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO checkpoints (size, time, root, note) VALUES (?, ?, ?, ?)`),
 		int64(cp.Size), cp.Time.UnixNano(), cp.Root[:], cp.Note)
@@ -643,12 +651,8 @@ func (db *DB) Statements(ctx context.Context, from, to uint64) (map[uint64][]byt
 
 // StatementsOf implements store.Store.
 func (db *DB) StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error) {
-	vals := make([]any, len(idxs))
-	for i, x := range idxs {
-		vals[i] = int64(x)
-	}
 	out := map[uint64][]byte{}
-	err := db.queryIn(ctx, db.r, `SELECT idx, data FROM statements WHERE idx IN (?)`, vals, func(rows *sql.Rows) error {
+	err := db.queryIn(ctx, db.r, `SELECT idx, data FROM statements WHERE idx IN (?)`, indexArgs(idxs), func(rows *sql.Rows) error {
 		var idx int64
 		var b []byte
 		if err := rows.Scan(&idx, &b); err != nil {
@@ -662,11 +666,7 @@ func (db *DB) StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byt
 
 // DeleteStatements implements store.Store.
 func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
-	vals := make([]any, len(idxs))
-	for i, x := range idxs {
-		vals[i] = int64(x)
-	}
-	return db.execEach(ctx, `DELETE FROM statements WHERE idx = ?`, vals)
+	return db.execEach(ctx, `DELETE FROM statements WHERE idx = ?`, indexArgs(idxs))
 }
 
 // Compact implements store.Store.
@@ -755,6 +755,9 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 		cond("e.type = ?", q.Type)
 	}
 	// Times become index bounds: log times never decrease along the log.
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+		return nil, nil
+	}
 	if !q.Since.IsZero() {
 		n, err := db.SizeAt(ctx, q.Since.Add(-1))
 		if err != nil {
@@ -768,9 +771,6 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 			return nil, err
 		}
 		cond("e.idx < ?", int64(n))
-	}
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
-		return nil, nil
 	}
 	if q.Desc {
 		b.WriteString(" ORDER BY e.idx DESC")
@@ -848,6 +848,15 @@ func (db *DB) execEach(ctx context.Context, q string, vals []any) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// indexArgs converts log indexes to query arguments (the columns are signed).
+func indexArgs(idxs []uint64) []any {
+	out := make([]any, len(idxs))
+	for i, x := range idxs {
+		out[i] = int64(x)
+	}
+	return out
 }
 
 func anys[T any](vs []T) []any {
