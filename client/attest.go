@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -80,10 +79,7 @@ func (c *Client) Query(ctx context.Context, p *QueryParams) (*api.QueryResponse,
 	if err := c.getJSON(ctx, "/api/v1/query", p.values(), &qr); err != nil {
 		return nil, nil, err
 	}
-	if qr.Checkpoint == nil {
-		return nil, nil, errors.New("the registry's answer carries no checkpoint")
-	}
-	cp, err := c.VerifyCheckpoint(ctx, qr.Checkpoint.Note)
+	cp, err := c.verifyAnswer(ctx, qr.Checkpoint)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,10 +123,8 @@ func (c *Client) Attestation(ctx context.Context, index uint64, cp *translog.Che
 	if e.Attestation == nil {
 		return nil, fmt.Errorf("entry %d is not an attestation", index)
 	}
-	out := &Attestation{Index: index, Time: e.Time, PredicateType: e.Attestation.PredicateType, Subjects: e.Attestation.Subjects, Erased: aj.Erased}
-	for _, s := range e.Attestation.Signatures {
-		out.Signers = append(out.Signers, s.Signer)
-	}
+	out := &Attestation{Index: index, Time: e.Time, PredicateType: e.Attestation.PredicateType, Subjects: e.Attestation.Subjects,
+		Signers: e.Attestation.Signers(), Erased: aj.Erased}
 	if aj.Erased {
 		return out, nil
 	}

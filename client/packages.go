@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -69,6 +71,15 @@ func (c *Client) VerifyCheckpoint(ctx context.Context, note string) (*translog.C
 	return cp, nil
 }
 
+// verifyAnswer verifies the checkpoint a read's answer says it is valid
+// for (see VerifyCheckpoint).
+func (c *Client) verifyAnswer(ctx context.Context, cp *api.Checkpoint) (*translog.Checkpoint, error) {
+	if cp == nil {
+		return nil, errors.New("the registry's answer carries no checkpoint")
+	}
+	return c.VerifyCheckpoint(ctx, cp.Note)
+}
+
 func pkgPath(name string) string { return "/api/v1/packages/" + url.PathEscape(name) }
 
 // Package reads a package and verifies the checkpoint the answer is for. The
@@ -78,10 +89,7 @@ func (c *Client) Package(ctx context.Context, name string, at At) (*api.Package,
 	if err := c.getJSON(ctx, pkgPath(name), at.values(), &p); err != nil {
 		return nil, nil, err
 	}
-	if p.Checkpoint == nil {
-		return nil, nil, errors.New("the registry's answer carries no checkpoint")
-	}
-	cp, err := c.VerifyCheckpoint(ctx, p.Checkpoint.Note)
+	cp, err := c.verifyAnswer(ctx, p.Checkpoint)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -123,10 +131,7 @@ func (c *Client) Release(ctx context.Context, name, version string, at At) (*api
 	if err := json.Unmarshal(b, &rr); err != nil {
 		return nil, nil, fmt.Errorf("decoding the release: %w", err)
 	}
-	if rr.Checkpoint == nil {
-		return nil, nil, errors.New("the registry's answer carries no checkpoint")
-	}
-	cp, err := c.VerifyCheckpoint(ctx, rr.Checkpoint.Note)
+	cp, err := c.verifyAnswer(ctx, rr.Checkpoint)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -146,7 +151,7 @@ func (c *Client) Packages(ctx context.Context, at At, after string, limit int) (
 	if err := c.getJSON(ctx, "/api/v1/packages", q, &pl); err != nil {
 		return nil, err
 	}
-	if _, err := c.VerifyCheckpoint(ctx, pl.Checkpoint.Note); err != nil {
+	if _, err := c.verifyAnswer(ctx, pl.Checkpoint); err != nil {
 		return nil, err
 	}
 	return &pl, nil
@@ -158,7 +163,7 @@ func (c *Client) Operators(ctx context.Context) (*api.Operators, error) {
 	if err := c.getJSON(ctx, "/api/v1/operators", nil, &o); err != nil {
 		return nil, err
 	}
-	cp, err := c.VerifyCheckpoint(ctx, o.Checkpoint.Note)
+	cp, err := c.verifyAnswer(ctx, o.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +179,7 @@ func (c *Client) Identity(ctx context.Context, keyID string, at At) (*api.Identi
 	if err := c.getJSON(ctx, "/api/v1/identities/"+url.PathEscape(keyID), at.values(), &id); err != nil {
 		return nil, err
 	}
-	if _, err := c.VerifyCheckpoint(ctx, id.Checkpoint.Note); err != nil {
+	if _, err := c.verifyAnswer(ctx, id.Checkpoint); err != nil {
 		return nil, err
 	}
 	return &id, nil
@@ -187,8 +192,14 @@ func DigestFile(path string) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
+	return Digest(f)
+}
+
+// Digest reads r to its end and returns the sha256 digest and size of what
+// it read.
+func Digest(r io.Reader) (string, int64, error) {
 	h := sha256.New()
-	n, err := io.Copy(h, f)
+	n, err := io.Copy(h, r)
 	if err != nil {
 		return "", 0, err
 	}
@@ -198,10 +209,7 @@ func DigestFile(path string) (string, int64, error) {
 // UploadBlob uploads content under its digest. progress, if set, is called
 // with the bytes sent so far.
 func (c *Client) UploadBlob(ctx context.Context, digest string, r io.Reader, size int64, progress func(sent int64)) error {
-	if progress != nil {
-		r = &progressReader{r: r, f: progress}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.url("/api/v1/blobs/"+digest, nil), r)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.url("/api/v1/blobs/"+digest, nil), ProgressReader(r, progress))
 	if err != nil {
 		return err
 	}
@@ -218,6 +226,15 @@ func (c *Client) UploadBlob(ctx context.Context, digest string, r io.Reader, siz
 		return apiError(resp.StatusCode, b)
 	}
 	return nil
+}
+
+// ProgressReader returns a reader that reads r and calls report, now and
+// then and at the end, with the bytes read so far. A nil report returns r.
+func ProgressReader(r io.Reader, report func(n int64)) io.Reader {
+	if report == nil {
+		return r
+	}
+	return &progressReader{r: r, f: report}
 }
 
 type progressReader struct {
@@ -238,7 +255,8 @@ func (p *progressReader) Read(b []byte) (int, error) {
 }
 
 // Fetch downloads content to path, verifying its digest (and size, if
-// size >= 0) before the file appears; nothing is left behind on mismatch.
+// size >= 0, reading no more than that) before the file appears; nothing is
+// left behind on mismatch.
 func (c *Client) Fetch(ctx context.Context, digest string, size int64, path string, progress func(int64)) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url("/api/v1/blobs/"+digest, nil), nil)
 	if err != nil {
@@ -259,20 +277,16 @@ func (c *Client) Fetch(ctx context.Context, digest string, size int64, path stri
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	var body io.Reader = resp.Body
-	if progress != nil {
-		body = &progressReader{r: body, f: progress}
+	limit := int64(math.MaxInt64 - 1)
+	if size >= 0 {
+		limit = size
 	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), body)
+	n, err := blob.Verify(ctx, digest, ProgressReader(resp.Body, progress), tmp, limit)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return err
-	}
-	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != digest {
-		return fmt.Errorf("downloaded content has digest %s, not %s: refusing it", got, digest)
+		return fmt.Errorf("downloading %s: %w", digest, err)
 	}
 	if size >= 0 && n != size {
 		return fmt.Errorf("downloaded %d bytes; the release declares %d: refusing it", n, size)

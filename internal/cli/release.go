@@ -127,33 +127,7 @@ func digestURL(ctx context.Context, u string, progress func(int64)) (string, int
 	if resp.StatusCode != http.StatusOK {
 		return "", 0, fmt.Errorf("fetching %s: HTTP %d", u, resp.StatusCode)
 	}
-	tmp, err := os.CreateTemp("", "vouch-url-")
-	if err != nil {
-		return "", 0, err
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	var body io.Reader = resp.Body
-	if progress != nil {
-		body = &countingReader{r: body, f: progress}
-	}
-	if _, err := io.Copy(tmp, body); err != nil {
-		return "", 0, err
-	}
-	return client.DigestFile(tmp.Name())
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-	f func(int64)
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	c.f(c.n)
-	return n, err
+	return client.Digest(client.ProgressReader(resp.Body, progress))
 }
 
 // newTransitionCmd builds promote, yank, unyank and delete.
