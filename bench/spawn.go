@@ -79,7 +79,11 @@ func Spawn(ctx context.Context, dir string, extra ...string) (*Server, error) {
 				break
 			}
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("vouch serve exited before it was healthy")
+		case <-time.After(time.Millisecond):
+		}
 	}
 	s.Started = time.Since(start)
 	return s, nil

@@ -164,7 +164,7 @@ func (p *Policy) vars(in *Input) map[string]any {
 	rel := map[string]any{
 		"package": r.Package, "version": r.Version, "status": r.Status, "digest": r.Digest, "size": r.Size,
 		"mediaType": r.MediaType, "url": r.URL, "yankedBy": r.YankedBy, "reason": r.Reason,
-		"signers": nonNil(signers), "owners": nonNil(ev.Owners), "history": nonNilAny(history),
+		"signers": nonNil(signers), "owners": nonNil(ev.Owners), "history": nonNil(history),
 	}
 	if r.PublishedAt != nil {
 		rel["publishedAt"] = *r.PublishedAt
@@ -183,24 +183,15 @@ func (p *Policy) vars(in *Input) map[string]any {
 			"signers": nonNil(a.Signers), "subjects": nonNil(a.Subjects), "predicate": pr, "fields": f,
 			"verified": a.Verified, "erased": a.Erased})
 	}
-	if atts == nil {
-		atts = []map[string]any{}
-	}
 	art := map[string]any{"given": in.ArtifactDigest != "", "digest": in.ArtifactDigest, "matches": in.ArtifactDigest == r.Digest}
-	return map[string]any{"release": rel, "attestations": atts, "artifact": art, "keys": p.Keys,
+	return map[string]any{"release": rel, "attestations": nonNil(atts), "artifact": art, "keys": p.Keys,
 		"checkpoint": map[string]any{"size": int64(ev.Checkpoint.Size), "origin": ev.Checkpoint.Origin}, "now": time.Now()}
 }
 
-func nonNil(s []string) []string {
+// nonNil returns s, or an empty list for nil (CEL sees a list either way).
+func nonNil[T any](s []T) []T {
 	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func nonNilAny(s []any) []any {
-	if s == nil {
-		return []any{}
+		return []T{}
 	}
 	return s
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -109,5 +110,5 @@ func Latest(p *Package, rels []*Release) *Release {
 
 // SortReleases orders releases by publish order (log index).
 func SortReleases(rels []*Release) {
-	slices.SortFunc(rels, func(a, b *Release) int { return int(a.Index) - int(b.Index) })
+	slices.SortFunc(rels, func(a, b *Release) int { return cmp.Compare(a.Index, b.Index) })
 }

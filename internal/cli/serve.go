@@ -70,7 +70,7 @@ integrates and signs checkpoints. See docs/operating.md.`,
 	fl.BoolVar(&f.fetchPrivate, "fetch-private-urls", false, "allow linked content on loopback and private networks (off: the registry fetches only from public addresses)")
 	fl.StringVar(&f.db, "db", "", "database: empty for SQLite in the data directory, or postgres://USER@HOST:PORT/DB for PostgreSQL (shared by replicas)")
 	fl.StringVar(&f.blobs, "blobs", "", "blob store: empty for <data>/blobs, a directory, or s3://BUCKET?endpoint=HOST:PORT&region=R&secure=false (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
-	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof and expvar on this address (e.g. 127.0.0.1:6060); off by default")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	fl.Int64Var(&f.maxAttest, "max-attestation-size", 16<<20, "largest attestation statement accepted, in bytes")
 	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
 	return cmd
