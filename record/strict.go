@@ -19,7 +19,9 @@ const maxJSONDepth = 32
 //
 // It validates with encoding/json, then walks the (now known valid) bytes
 // once to find duplicate keys, which is several times faster than a token
-// stream.
+// stream. The walk is linear in the input: each object's keys go into a set
+// once the object has more than a few of them, so a body of many keys (an
+// attacker's favourite) costs no more per byte than any other.
 func checkJSON(b []byte) error {
 	if !utf8.Valid(b) {
 		return errors.New("not valid UTF-8")
@@ -31,11 +33,8 @@ func checkJSON(b []byte) error {
 		}
 		return errors.New("invalid JSON")
 	}
-	type frame struct {
-		object bool
-		keys   [][]byte
-	}
-	var stack []frame
+	var stack []keySet
+	object := func() *keySet { return &stack[len(stack)-1] }
 	expectKey := false
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
@@ -43,13 +42,13 @@ func checkJSON(b []byte) error {
 			if len(stack) == maxJSONDepth {
 				return fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
 			}
-			stack = append(stack, frame{object: c == '{'})
+			stack = append(stack, keySet{object: c == '{'})
 			expectKey = c == '{'
 		case '}', ']':
 			stack = stack[:len(stack)-1]
 			expectKey = false
 		case ',':
-			expectKey = len(stack) > 0 && stack[len(stack)-1].object
+			expectKey = len(stack) > 0 && object().object
 		case ':':
 			expectKey = false
 		case '"':
@@ -62,25 +61,57 @@ func checkJSON(b []byte) error {
 				}
 			}
 			if expectKey {
-				key := b[i+1 : end]
+				key := string(b[i+1 : end])
 				if escaped {
-					var s string
-					if err := json.Unmarshal(b[i:end+1], &s); err != nil {
+					if err := json.Unmarshal(b[i:end+1], &key); err != nil {
 						return fmt.Errorf("invalid JSON: %v", err)
 					}
-					key = []byte(s)
 				}
-				f := &stack[len(stack)-1]
-				if slices.ContainsFunc(f.keys, func(k []byte) bool { return bytes.Equal(k, key) }) {
+				if !object().add(key) {
 					return fmt.Errorf("duplicate JSON key %q", key)
 				}
-				f.keys = append(f.keys, key)
 				expectKey = false
 			}
 			i = end
 		}
 	}
 	return nil
+}
+
+// keySet holds the keys seen so far in one open JSON object (or nothing,
+// for an array). Small objects, the common case, keep their keys in a
+// slice; from smallSet keys on, a map keeps every check constant-time.
+type keySet struct {
+	object bool
+	few    []string
+	many   map[string]struct{}
+}
+
+const smallSet = 8
+
+// add records key and reports whether it was new.
+func (s *keySet) add(key string) bool {
+	if s.many != nil {
+		if _, dup := s.many[key]; dup {
+			return false
+		}
+		s.many[key] = struct{}{}
+		return true
+	}
+	if slices.Contains(s.few, key) {
+		return false
+	}
+	if len(s.few) < smallSet {
+		s.few = append(s.few, key)
+		return true
+	}
+	s.many = make(map[string]struct{}, 2*smallSet)
+	for _, k := range s.few {
+		s.many[k] = struct{}{}
+	}
+	s.many[key] = struct{}{}
+	s.few = nil
+	return true
 }
 
 // unmarshalStrict checks b with checkJSON and decodes it into v, refusing
