@@ -1,6 +1,8 @@
 package query
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +28,11 @@ func TestCompileAndMatch(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", expr, err)
 		}
-		if got := f.Match(vars); got != want {
+		got, err := f.Match(context.Background(), NewBudget(RequestBudget), vars)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if got != want {
 			t.Errorf("%s = %v, want %v", expr, got, want)
 		}
 	}
@@ -61,8 +67,88 @@ func FuzzCompile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		fl.Match(map[string]any{"index": 1, "kind": "record", "signers": []string{}, "subjects": []string{}, "states": []string{},
+		fl.Match(context.Background(), NewBudget(RequestBudget), map[string]any{"index": 1, "kind": "record", "signers": []string{}, "subjects": []string{}, "states": []string{},
 			"predicate": map[string]any{}, "fields": map[string]any{}, "erased": false, "time": time.Unix(0, 0),
 			"type": "", "package": "", "version": "", "predicateType": ""})
 	})
+}
+
+// expensiveVars gives an expression something to chew on: a predicate with
+// a list of n numbers.
+func expensiveVars(n int) map[string]any {
+	items := make([]any, n)
+	for i := range items {
+		items[i] = i
+	}
+	return map[string]any{"index": 1, "kind": "record", "signers": []string{}, "subjects": []string{}, "states": []string{},
+		"predicate": map[string]any{"items": items}, "fields": map[string]any{}, "erased": false, "time": time.Unix(0, 0),
+		"type": "", "package": "", "version": "", "predicateType": ""}
+}
+
+// TestBudgetPerEntry: one entry whose evaluation costs more than
+// EntryCostLimit stops the request with a BudgetError.
+func TestBudgetPerEntry(t *testing.T) {
+	f, err := Compile(`predicate.items.all(x, predicate.items.all(y, x != y || x == y))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewBudget(RequestBudget)
+	start := time.Now()
+	_, err = f.Match(context.Background(), b, expensiveVars(3000))
+	var be *BudgetError
+	if !errors.As(err, &be) || !be.Entry {
+		t.Fatalf("Match = %v, want a per-entry BudgetError", err)
+	}
+	if b.Left() != 0 {
+		t.Fatalf("budget left after an entry over the limit: %d", b.Left())
+	}
+	t.Logf("stopped after %v", time.Since(start))
+}
+
+// TestBudgetPerRequest: entries that each stay under the per-entry limit
+// still stop once their sum spends the request's budget, and every later
+// call fails at once.
+func TestBudgetPerRequest(t *testing.T) {
+	f, err := Compile(`predicate.items.all(x, predicate.items.all(y, x != y || x == y))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := expensiveVars(100) // about 100*100*4 units each
+	b := NewBudget(RequestBudget)
+	spent := 0
+	for ; spent < 10_000; spent++ {
+		_, err = f.Match(context.Background(), b, vars)
+		if err != nil {
+			break
+		}
+	}
+	var be *BudgetError
+	if !errors.As(err, &be) || be.Entry {
+		t.Fatalf("after %d entries: Match = %v, want a per-request BudgetError", spent, err)
+	}
+	if spent == 0 || spent > RequestBudget/(100*100) {
+		t.Fatalf("the budget stopped the request after %d entries", spent)
+	}
+	if _, err := f.Match(context.Background(), b, vars); !errors.As(err, &be) {
+		t.Fatalf("a spent budget allowed another evaluation: %v", err)
+	}
+}
+
+// TestMatchStopsWhenTheClientLeaves: a cancelled context interrupts an
+// evaluation in progress.
+func TestMatchStopsWhenTheClientLeaves(t *testing.T) {
+	f, err := Compile(`predicate.items.all(x, predicate.items.all(y, x != y || x == y))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = f.Match(ctx, NewBudget(1<<62), expensiveVars(240)) // just under the per-entry limit
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Match = %v, want the context's error", err)
+	}
+	if d := time.Since(start); d > 50*time.Millisecond {
+		t.Fatalf("the evaluation went on for %v after its context ended", d)
+	}
 }

@@ -25,8 +25,11 @@ type QueryRequest struct {
 	State string
 	// Include shows entries about staged, yanked and removed releases.
 	Include state.Include
-	// Where is a compiled CEL filter, or nil.
-	Where *query.Filter
+	// Where is a compiled CEL filter, or nil; its evaluations over all
+	// the entries the request examines share one budget (default
+	// query.RequestBudget), and stop when ctx is cancelled.
+	Where  *query.Filter
+	Budget *query.Budget
 	// Bodies asks for the statements of attestations (predicate, fields).
 	Bodies bool
 	Desc   bool
@@ -74,6 +77,9 @@ func (r *Registry) Query(ctx context.Context, req *QueryRequest) ([]*QueryItem, 
 	}
 	q := req.Filter
 	q.Size, q.Desc, q.After = req.Size, req.Desc, req.After
+	if req.Where != nil && req.Budget == nil {
+		req.Budget = query.NewBudget(query.RequestBudget)
+	}
 	qc := &queryCtx{r: r, size: req.Size, rels: map[string][]ReleaseRef{}}
 	var out []*QueryItem
 	scanned := 0
@@ -230,8 +236,11 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *QueryReq
 			it.Fields = predicate.Fields(st.PredicateType, st.Predicate)
 		}
 	}
-	if req.Where != nil && !req.Where.Match(it.Vars()) {
-		return nil, false, nil
+	if req.Where != nil {
+		ok, err := req.Where.Match(ctx, req.Budget, it.Vars())
+		if err != nil || !ok {
+			return nil, false, err
+		}
 	}
 	return it, true, nil
 }
