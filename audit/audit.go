@@ -29,6 +29,7 @@ import (
 
 	vapi "github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/internal/atomicfile"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
@@ -219,11 +220,7 @@ func (a *auditor) save(cp *translog.Checkpoint) error {
 	if err := os.MkdirAll(filepath.Dir(a.o.StateFile), 0o700); err != nil {
 		return err
 	}
-	tmp := a.o.StateFile + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, a.o.StateFile)
+	return atomicfile.Write(a.o.StateFile, b, 0o600)
 }
 
 // bundle is one entry bundle's parsed entries.

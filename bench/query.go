@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/vouchdev/vouch/internal/atomicfile"
 )
 
 // Meta describes a filled log, saved beside its data directory so that
@@ -41,7 +43,7 @@ func (m *Meta) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, MetaFile), b, 0o644)
+	return atomicfile.Write(filepath.Join(dir, MetaFile), b, 0o644)
 }
 
 // QueryResult is the latency of one kind of query.

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/vouchdev/vouch/internal/atomicfile"
 )
 
 // Dir stores blobs as files: <root>/sha256/<first two hex digits>/<hex>.
@@ -88,14 +90,10 @@ func (d *Dir) Put(ctx context.Context, digest string, r io.Reader, maxSize int64
 	if err := os.MkdirAll(filepath.Dir(final), 0o700); err != nil {
 		return n, err
 	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := atomicfile.Rename(tmp.Name(), final); err != nil {
 		return n, err
 	}
 	ok = true
-	if dir, err := os.Open(filepath.Dir(final)); err == nil {
-		dir.Sync()
-		dir.Close()
-	}
 	return n, nil
 }
 

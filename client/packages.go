@@ -18,6 +18,7 @@ import (
 
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/blob"
+	"github.com/vouchdev/vouch/internal/atomicfile"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -282,6 +283,9 @@ func (c *Client) Fetch(ctx context.Context, digest string, size int64, path stri
 		limit = size
 	}
 	n, err := blob.Verify(ctx, digest, ProgressReader(resp.Body, progress), tmp, limit)
+	if err == nil {
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -291,5 +295,5 @@ func (c *Client) Fetch(ctx context.Context, digest string, size int64, path stri
 	if size >= 0 && n != size {
 		return fmt.Errorf("downloaded %d bytes; the release declares %d: refusing it", n, size)
 	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Rename(tmp.Name(), path)
 }

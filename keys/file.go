@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/vouchdev/vouch/internal/atomicfile"
 )
 
 // WriteFiles writes k to path (PEM PKCS#8, mode 0600) and its public half to
@@ -27,26 +29,10 @@ func WriteFiles(path string, k *PrivateKey) error {
 			return err
 		}
 	}
-	if err := writeExclusive(path, priv, 0o600); err != nil {
+	if err := atomicfile.Create(path, priv, 0o600); err != nil {
 		return err
 	}
-	return writeExclusive(path+".pub", k.Public().PEM(), 0o644)
-}
-
-func writeExclusive(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.Create(path+".pub", k.Public().PEM(), 0o644)
 }
 
 // LoadPrivate reads a PEM PKCS#8 private key file.
