@@ -201,6 +201,9 @@ type AdminRequest struct {
 	// Time is when the request was made (RFC 3339); the registry refuses
 	// requests more than ten minutes off its clock.
 	Time string `json:"time"`
+	// Nonce makes each request unique. The registry carries out a signed
+	// request once: the same request sent again is refused as a replay.
+	Nonce string `json:"nonce,omitempty"`
 }
 
 // EraseResponse answers an erase request.

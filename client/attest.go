@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/keys"
@@ -128,14 +131,37 @@ func (c *Client) Attestation(ctx context.Context, index uint64, cp *translog.Che
 	if aj.Erased {
 		return out, nil
 	}
-	if err := e.AttachBody(aj.Statement); err != nil {
+	// The signed bytes are the envelope's payload, exactly; the statement
+	// shown beside it in the JSON answer may have been re-encoded on the
+	// way (whitespace, key order), so it is never what is checked.
+	payload, err := envelopePayload(aj.Envelope)
+	if err != nil {
+		return nil, fmt.Errorf("attestation %d: %w", index, err)
+	}
+	if err := e.AttachBody(payload); err != nil {
 		return nil, fmt.Errorf("attestation %d: %w", index, err)
 	}
 	if err := e.Verify(ids.Lookup(ctx)); err != nil {
 		return nil, fmt.Errorf("attestation %d: %w", index, err)
 	}
-	out.Statement, out.Predicate, out.Verified = aj.Statement, e.Statement.Predicate, true
+	out.Statement, out.Predicate, out.Verified = payload, e.Statement.Predicate, true
 	return out, nil
+}
+
+// envelopePayload returns the decoded payload of a DSSE envelope in JSON.
+func envelopePayload(raw json.RawMessage) ([]byte, error) {
+	if len(raw) == 0 {
+		return nil, errors.New("the registry's answer carries no envelope")
+	}
+	var env dsse.Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, fmt.Errorf("malformed envelope: %w", err)
+	}
+	p, err := env.DecodeB64Payload()
+	if err != nil {
+		return nil, errors.New("malformed envelope: the payload is not base64")
+	}
+	return p, nil
 }
 
 // IdentityCache fetches the public keys of registered identities, checking
@@ -193,6 +219,13 @@ func NewProfile(p api.Profile) (profile json.RawMessage, salt, commitment string
 func (c *Client) Admin(ctx context.Context, req *api.AdminRequest, signers ...*keys.PrivateKey) (*api.EraseResponse, error) {
 	if req.Time == "" {
 		req.Time = time.Now().UTC().Format(time.RFC3339)
+	}
+	if req.Nonce == "" {
+		n := make([]byte, 16)
+		if _, err := rand.Read(n); err != nil {
+			return nil, err
+		}
+		req.Nonce = base64.RawURLEncoding.EncodeToString(n)
 	}
 	payload, err := json.Marshal(req)
 	if err != nil {

@@ -8,9 +8,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 
+	"github.com/vouchdev/vouch/internal/atomicfile"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -110,11 +110,7 @@ func (t *TrustStore) Advance(ctx context.Context, v *translog.Verifier, cp *tran
 			return held, &ForkError{Held: held.Size, Got: cp.Size, Err: err}
 		}
 	}
-	tmp := t.path(v.Origin()) + ".tmp." + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, cp.Note, 0o600); err != nil {
-		return held, err
-	}
-	if err := os.Rename(tmp, t.path(v.Origin())); err != nil {
+	if err := atomicfile.Write(t.path(v.Origin()), cp.Note, 0o600); err != nil {
 		return held, err
 	}
 	return held, nil

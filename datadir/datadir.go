@@ -15,9 +15,11 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/vouchdev/vouch/internal/atomicfile"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -30,7 +32,11 @@ const (
 	OperatorKeyFile = "operator.key"
 	DatabaseFile    = "vouch.db"
 	BlobDir         = "blobs"
-	lockFile        = "LOCK"
+	// GuardFile remembers the newest checkpoint the log key signed, so
+	// that a lost or replaced database cannot fork the log (see
+	// translog.Guard).
+	GuardFile = "signed-checkpoint.json"
+	lockFile  = "LOCK"
 )
 
 // Config is the persistent configuration of a data directory.
@@ -59,6 +65,13 @@ type Options struct {
 	// NoLock skips locking: for tools that only read, and for replicas that
 	// share no directory.
 	NoLock bool
+	// NewLog starts a new log under Origin, which must differ from the
+	// directory's: the old log key, its verifier key and the signer's
+	// record of the newest checkpoint are kept aside under names ending in
+	// ".retired-<time>", and a new log key is made. This is the explicit
+	// step an operator takes when a log's database is lost for good; the
+	// new log needs an empty database.
+	NewLog bool
 }
 
 // DefaultOrigin returns a fresh origin for a new registry.
@@ -85,6 +98,11 @@ func Open(path string, o Options) (*Dir, error) {
 			d.Close()
 		}
 	}()
+	if o.NewLog {
+		if err := d.retireLog(o.Origin); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.loadConfig(o.Origin); err != nil {
 		return nil, err
 	}
@@ -123,6 +141,44 @@ func (d *Dir) Close() error {
 	return nil
 }
 
+// retireLog keeps the current log's keys and guard aside and writes a
+// configuration for a new log under origin.
+func (d *Dir) retireLog(origin string) error {
+	if origin == "" {
+		return errors.New("a new log needs a new origin (--origin)")
+	}
+	if err := translog.ValidateOrigin(origin); err != nil {
+		return err
+	}
+	var old Config
+	if b, err := os.ReadFile(d.file(ConfigFile)); err == nil {
+		if err := json.Unmarshal(b, &old); err != nil {
+			return fmt.Errorf("%s: %w", d.file(ConfigFile), err)
+		}
+	}
+	if old.Origin == origin {
+		return fmt.Errorf("the new log needs an origin other than the old one (%q)", origin)
+	}
+	suffix := ".retired-" + time.Now().UTC().Format("20060102T150405Z")
+	for _, f := range []string{LogKeyFile, LogVKeyFile, GuardFile} {
+		if err := os.Rename(d.file(f), d.file(f+suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	b, _ := json.MarshalIndent(Config{Origin: origin}, "", "  ")
+	return atomicfile.Write(d.file(ConfigFile), append(b, '\n'), 0o644)
+}
+
+// OpenGuard opens the record of the newest checkpoint this directory's log
+// key signed.
+func (d *Dir) OpenGuard() (*translog.Guard, error) {
+	v, err := translog.NewVerifier(d.LogVKey)
+	if err != nil {
+		return nil, err
+	}
+	return translog.OpenGuard(d.file(GuardFile), v.Note())
+}
+
 func (d *Dir) loadConfig(origin string) error {
 	b, err := os.ReadFile(d.file(ConfigFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -134,7 +190,7 @@ func (d *Dir) loadConfig(origin string) error {
 		}
 		d.Config = Config{Origin: origin}
 		b, _ := json.MarshalIndent(d.Config, "", "  ")
-		return writeFile(d.file(ConfigFile), append(b, '\n'), 0o644)
+		return atomicfile.Write(d.file(ConfigFile), append(b, '\n'), 0o644)
 	}
 	if err != nil {
 		return err
@@ -155,10 +211,10 @@ func (d *Dir) loadLogKey() error {
 		if err != nil {
 			return err
 		}
-		if err := writeFile(d.file(LogKeyFile), []byte(skey+"\n"), 0o600); err != nil {
+		if err := atomicfile.Write(d.file(LogKeyFile), []byte(skey+"\n"), 0o600); err != nil {
 			return err
 		}
-		if err := writeFile(d.file(LogVKeyFile), []byte(vkey+"\n"), 0o644); err != nil {
+		if err := atomicfile.Write(d.file(LogVKeyFile), []byte(vkey+"\n"), 0o644); err != nil {
 			return err
 		}
 		b = []byte(skey)
@@ -200,25 +256,4 @@ func (d *Dir) loadOperatorKey(path string) error {
 	}
 	d.OperatorKey = k
 	return nil
-}
-
-// writeFile writes data to path atomically (temporary file, fsync, rename).
-func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

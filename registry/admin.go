@@ -14,6 +14,10 @@ import (
 	"github.com/vouchdev/vouch/state"
 )
 
+// adminWindow is how far an admin request's time may be from the
+// registry's clock.
+const adminWindow = 10 * time.Minute
+
 // Admin carries out an operator's signed request (a DSSE envelope of type
 // api.AdminPayloadType, signed by a current operator key, made within ten
 // minutes of the registry's clock). Admin requests change nothing in the
@@ -36,7 +40,7 @@ func (r *Registry) Admin(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "admin request: time must be RFC 3339"}
 	}
-	if skew := r.cfg.Now().Sub(t); skew > 10*time.Minute || skew < -10*time.Minute {
+	if skew := r.cfg.Now().Sub(t); skew > adminWindow || skew < -adminWindow {
 		return nil, &state.Refusal{Code: state.CodeNotAuthorized, Msg: fmt.Sprintf("admin request made at %s is too far from the registry's clock", req.Time)}
 	}
 	ops, err := r.Operators(ctx)
@@ -69,6 +73,15 @@ func (r *Registry) Admin(ctx context.Context, body []byte) (any, error) {
 	}
 	if !operator {
 		return nil, &state.Refusal{Code: state.CodeNotAuthorized, Msg: "admin requests must be signed by an operator key"}
+	}
+	// A signed request is carried out once. Requests older than the clock
+	// window are refused above, so their records can be forgotten then.
+	fresh, err := r.st.UseOnce(ctx, record.Digest(payload), r.cfg.Now(), 2*adminWindow)
+	if err != nil {
+		return nil, err
+	}
+	if !fresh {
+		return nil, &state.Refusal{Code: state.CodeConflict, Msg: "this signed admin request was already carried out; a replay is refused (sign a new request)"}
 	}
 	switch {
 	case req.Action == "erase" && req.Identity != "" && req.Attestation == nil:

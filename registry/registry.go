@@ -63,6 +63,11 @@ type Config struct {
 	MonitorInterval time.Duration
 	// MaxAttestationSize limits an attestation's statement (default 16 MiB).
 	MaxAttestationSize int64
+	// Guard, if set, remembers the newest checkpoint signed outside the
+	// database and refuses to sign one that does not extend it, so that a
+	// lost or replaced database cannot fork the log. Servers always set
+	// it; tests of the core alone may leave it out.
+	Guard *translog.Guard
 }
 
 // Registry is a running registry core.
@@ -89,6 +94,9 @@ type Registry struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	closed  atomic.Bool
+	// guardDirty is kicked when the guard has a confirmed checkpoint to
+	// write (see flushGuard).
+	guardDirty chan struct{}
 }
 
 // ErrClosed is returned for work submitted after Close.
@@ -135,6 +143,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		hashes:     cache,
 		statements: newStatementCache(),
 		changed:    make(chan struct{}),
+		guardDirty: make(chan struct{}, 1),
 	}
 	if r.st.Exclusive() {
 		r.stateCache, _ = lru.New[string, any](500_000)
@@ -152,12 +161,25 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 			return nil, fmt.Errorf("the database holds another log than this data directory's key signs (%v): refusing to sign for it", err)
 		}
 	}
+	if cfg.Guard != nil {
+		var dbcp *translog.Checkpoint
+		if cp != nil {
+			dbcp = &translog.Checkpoint{Origin: r.Origin(), Size: cp.Size, Hash: cp.Root, Note: cp.Note}
+		}
+		if err := cfg.Guard.Reconcile(dbcp, r.hashReader(ctx)); err != nil {
+			return nil, err
+		}
+	}
 	r.latest = cp
 	bg, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.wg.Add(2)
 	go r.sequencer(bg)
 	go r.integrator(bg)
+	if cfg.Guard != nil {
+		r.wg.Add(1)
+		go r.flushGuard(bg)
+	}
 	if cfg.MonitorInterval > 0 && cfg.Blobs != nil {
 		r.wg.Add(1)
 		go r.monitor(bg)
@@ -384,15 +406,19 @@ func (r *Registry) sequence(batch []*pending) {
 			results[i] = outcome{rc: rc}
 		}
 		if cur := r.Latest(); r.stateCache != nil && cur != nil && cur.Size == start.Sequenced && len(leafHashes) > 0 {
-			var err error
-			if cp, stored, err = r.checkpointFor(ctx, cur.Size, leafHashes); err != nil {
-				return err
-			}
-			return tx.Integrate(cur.Size, stored, cp)
+			return tx.Integrate(cur.Size, func() ([]translog.StoredHash, *store.CheckpointRow, error) {
+				var err error
+				cp, stored, err = r.checkpointFor(ctx, cur.Size, leafHashes)
+				return stored, cp, err
+			})
 		}
 		return nil
 	})
 	if err != nil {
+		if cp != nil {
+			r.abandon(cp)
+			cp = nil
+		}
 		r.log.Error("sequencing failed", "entries", len(batch), "err", err)
 		for i := range results {
 			results[i] = outcome{err: &UnavailableError{err}}
@@ -429,8 +455,17 @@ func (r *Registry) checkpointFor(ctx context.Context, old uint64, leafHashes []t
 		return nil, nil, err
 	}
 	size := old + uint64(len(leafHashes))
-	note, err := translog.Sign(r.cfg.LogSigner, size, root)
+	var note []byte
+	if r.cfg.Guard != nil {
+		note, err = r.cfg.Guard.Sign(r.cfg.LogSigner, size, root, translog.WithHashes(r.hashReader(ctx), stored))
+	} else {
+		note, err = translog.Sign(r.cfg.LogSigner, size, root)
+	}
 	if err != nil {
+		var fe *translog.ForkError
+		if errors.As(err, &fe) {
+			r.log.Error("ALARM: the database's log does not extend the newest checkpoint this signer signed; not signing", "err", err)
+		}
 		return nil, nil, err
 	}
 	return &store.CheckpointRow{Size: size, Time: r.cfg.Now().UTC(), Note: note, Root: root}, stored, nil
@@ -441,7 +476,46 @@ func (r *Registry) integrated(stored []translog.StoredHash, cp *store.Checkpoint
 	for _, h := range stored {
 		r.hashes.Add(h.Index, h.Hash)
 	}
+	if r.cfg.Guard != nil {
+		r.cfg.Guard.Committed(cp.Note)
+		select {
+		case r.guardDirty <- struct{}{}:
+		default:
+		}
+	}
 	r.setLatest(cp)
+}
+
+// abandon tells the guard that a signed checkpoint was not committed.
+func (r *Registry) abandon(cp *store.CheckpointRow) {
+	if r.cfg.Guard == nil {
+		return
+	}
+	if err := r.cfg.Guard.Abandon(cp.Note); err != nil {
+		r.log.Error("recording an abandoned checkpoint failed", "size", cp.Size, "err", err)
+	}
+}
+
+// flushGuard writes the guard's confirmed checkpoint soon after a commit,
+// off the write path: a busy log writes it with every new checkpoint
+// anyway, so this matters when the log goes quiet.
+func (r *Registry) flushGuard(ctx context.Context) {
+	defer r.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			r.cfg.Guard.Flush()
+			return
+		case <-r.guardDirty:
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+		if err := r.cfg.Guard.Flush(); err != nil {
+			r.log.Error("recording the newest checkpoint failed", "err", err)
+		}
+	}
 }
 
 // entryRow derives the stored row and its index fields from an entry.
@@ -533,15 +607,18 @@ func (r *Registry) integrator(ctx context.Context) {
 // integrateOnce integrates up to MaxIntegrate sequenced entries and signs a
 // checkpoint. It reports whether more work remains.
 func (r *Registry) integrateOnce(ctx context.Context) (bool, error) {
+	// The checkpoint first, then the head: the sequencer may integrate a
+	// batch in between, and a head read first could then be older than
+	// the checkpoint.
+	cur := r.Latest()
 	head, err := r.st.Head(ctx)
 	if err != nil {
 		return false, err
 	}
-	cur := r.Latest()
 	old := uint64(0)
 	if cur != nil {
 		old = cur.Size
-		if head.Sequenced == old {
+		if head.Sequenced <= old {
 			return false, nil
 		}
 	}
@@ -554,11 +631,17 @@ func (r *Registry) integrateOnce(ctx context.Context) (bool, error) {
 	for i, l := range leaves {
 		lh[i] = tlog.RecordHash(l)
 	}
-	cp, stored, err := r.checkpointFor(ctx, old, lh)
+	var cp *store.CheckpointRow
+	var stored []translog.StoredHash
+	err = r.st.Integrate(ctx, old, func() ([]translog.StoredHash, *store.CheckpointRow, error) {
+		var err error
+		cp, stored, err = r.checkpointFor(ctx, old, lh)
+		return stored, cp, err
+	})
 	if err != nil {
-		return false, err
-	}
-	if err := r.st.Integrate(ctx, old, stored, cp); err != nil {
+		if cp != nil {
+			r.abandon(cp)
+		}
 		if errors.Is(err, store.ErrConflict) {
 			// Another integrator got there first; catch up with it.
 			return false, r.refreshLatest(ctx)

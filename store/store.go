@@ -82,6 +82,10 @@ type CheckpointRow struct {
 	Root tlog.Hash
 }
 
+// BuildCheckpoint computes the tree hashes to store and the checkpoint that
+// covers them, for Integrate.
+type BuildCheckpoint func() ([]translog.StoredHash, *CheckpointRow, error)
+
 // SeqTx is the transaction in which new entries are sequenced. It holds the
 // log's sequencing lock: no other SeqTx, in this process or another, runs
 // at the same time.
@@ -104,7 +108,7 @@ type SeqTx interface {
 	Signers(idx uint64) ([]string, error)
 	// Integrate stores tree hashes and a checkpoint in the same
 	// transaction (see Store.Integrate).
-	Integrate(oldSize uint64, hashes []translog.StoredHash, cp *CheckpointRow) error
+	Integrate(oldSize uint64, build BuildCheckpoint) error
 }
 
 // Store is the registry's database.
@@ -122,9 +126,12 @@ type Store interface {
 	// indexes (see tlog.StoredHashIndex).
 	ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error)
 	// Integrate stores the hashes of newly integrated entries and the
-	// checkpoint that covers them, provided the latest checkpoint is still
-	// of size oldSize; otherwise it returns ErrConflict.
-	Integrate(ctx context.Context, oldSize uint64, hashes []translog.StoredHash, cp *CheckpointRow) error
+	// checkpoint that covers them, in one transaction, provided the latest
+	// checkpoint is still of size oldSize; otherwise it returns
+	// ErrConflict without calling build. build computes (and signs) what to
+	// store, inside the transaction, so that no two checkpoints are ever
+	// signed for the same old size at once.
+	Integrate(ctx context.Context, oldSize uint64, build BuildCheckpoint) error
 	// LatestCheckpoint returns the newest checkpoint, or ErrNotFound.
 	LatestCheckpoint(ctx context.Context) (*CheckpointRow, error)
 	// Checkpoints lists stored checkpoints with size >= from, oldest first,
@@ -159,6 +166,10 @@ type Store interface {
 	StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error)
 	// DeleteStatements erases attestation statements for good.
 	DeleteStatements(ctx context.Context, idxs []uint64) error
+	// UseOnce records that the request with the given digest, made at t, was
+	// carried out. It reports false if it was recorded before (a replay).
+	// Records older than forget are dropped on the way.
+	UseOnce(ctx context.Context, digest string, t time.Time, forget time.Duration) (bool, error)
 	// Compact rewrites the database so that no trace of deleted data
 	// remains in its files (SQLite: VACUUM and a truncating WAL checkpoint).
 	Compact(ctx context.Context) error

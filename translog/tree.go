@@ -55,6 +55,20 @@ func (o *overlay) ReadHashes(idx []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
+// WithHashes returns a HashReader that sees fresh (contiguous stored
+// hashes, as Integrate returns them) on top of base, for proofs about a tree
+// whose new hashes are not stored yet.
+func WithHashes(base tlog.HashReader, fresh []StoredHash) tlog.HashReader {
+	if len(fresh) == 0 {
+		return base
+	}
+	o := &overlay{base: base, start: fresh[0].Index, fresh: make([]tlog.Hash, len(fresh))}
+	for i, h := range fresh {
+		o.fresh[i] = h.Hash
+	}
+	return o
+}
+
 // Integrate appends the leaves with the given record hashes to a tree of
 // size oldSize whose stored hashes r can read. It returns the hashes to store
 // (contiguous, starting at stored-hash index tlog.StoredHashIndex(0, oldSize))

@@ -35,6 +35,7 @@ type serveFlags struct {
 	debugAddr    string
 	db           string
 	blobs        string
+	newLog       bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -63,6 +64,7 @@ integrates and signs checkpoints. See docs/operating.md.`,
 	fl.StringVar(&f.data, "data", "./vouch-data", "data directory")
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fl.StringVar(&f.origin, "origin", "", "checkpoint origin of a new log (default: localhost/vouch/<random>); fixed once the log exists")
+	fl.BoolVar(&f.newLog, "new-log", false, "start a new log under a new --origin with a new log key, keeping the old key aside: for when the old log's database is lost for good (the new log needs an empty database)")
 	fl.StringVar(&f.operatorKey, "operator-key", "", "operator private key file (default: <data>/operator.key, created on first start)")
 	fl.DurationVar(&f.deleteWindow, "delete-window", state.DefaultDeleteWindow, "how long after publication owners may delete a release")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -85,11 +87,18 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if f.deleteWindow < 0 {
 		return errors.New("--delete-window must not be negative")
 	}
-	dir, err := datadir.Open(f.data, datadir.Options{Origin: f.origin, OperatorKeyFile: f.operatorKey})
+	if f.newLog && f.origin == "" {
+		return errors.New("--new-log needs --origin with the new log's origin")
+	}
+	dir, err := datadir.Open(f.data, datadir.Options{Origin: f.origin, OperatorKeyFile: f.operatorKey, NewLog: f.newLog})
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
+	guard, err := dir.OpenGuard()
+	if err != nil {
+		return err
+	}
 	st, err := backend.OpenStore(ctx, f.data, f.db)
 	if err != nil {
 		return err
@@ -105,7 +114,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	reg, err := registry.Open(ctx, registry.Config{
 		Store: st, LogSigner: dir.LogSigner, LogVKey: dir.LogVKey, Logger: logger,
 		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: registry.NewFetchClient(f.fetchPrivate),
-		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest,
+		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest, Guard: guard,
 	})
 	if err != nil {
 		return err

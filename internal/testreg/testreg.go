@@ -102,7 +102,11 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, LogVKey: d.LogVKey, Logger: o.Logger, Now: o.Now,
+	guard, err := d.OpenGuard()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, LogVKey: d.LogVKey, Logger: o.Logger, Now: o.Now, Guard: guard,
 		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
 		Fetcher: registry.NewFetchClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond})
 	if err != nil {

@@ -56,4 +56,9 @@ var migrations = []migration{
 			`CREATE TABLE statements (idx BIGINT PRIMARY KEY, data BYTEA NOT NULL)`,
 		},
 	},
+	{
+		// Signed admin requests already carried out, so a replay is refused.
+		sqlite:   []string{`CREATE TABLE used_requests (digest TEXT PRIMARY KEY, time INTEGER NOT NULL) WITHOUT ROWID`},
+		postgres: []string{`CREATE TABLE used_requests (digest TEXT PRIMARY KEY, time BIGINT NOT NULL)`},
+	},
 }

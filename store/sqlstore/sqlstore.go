@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/vouchdev/vouch/store"
-	"github.com/vouchdev/vouch/translog"
 )
 
 // DB is a store.Store backed by SQL.
@@ -428,7 +428,7 @@ func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, err
 }
 
 // Integrate implements store.Store.
-func (db *DB) Integrate(ctx context.Context, oldSize uint64, hashes []translog.StoredHash, cp *store.CheckpointRow) (err error) {
+func (db *DB) Integrate(ctx context.Context, oldSize uint64, build store.BuildCheckpoint) (err error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -443,21 +443,28 @@ func (db *DB) Integrate(ctx context.Context, oldSize uint64, hashes []translog.S
 			return err
 		}
 	}
-	if err := db.integrate(ctx, tx, oldSize, hashes, cp); err != nil {
+	if err := db.integrate(ctx, tx, oldSize, build); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
 // integrate writes hashes and a checkpoint in tx, if the latest checkpoint
-// is still of size oldSize.
-func (db *DB) integrate(ctx context.Context, tx *sql.Tx, oldSize uint64, hashes []translog.StoredHash, cp *store.CheckpointRow) error {
+// is still of size oldSize (or there is none and oldSize is 0).
+func (db *DB) integrate(ctx context.Context, tx *sql.Tx, oldSize uint64, build store.BuildCheckpoint) error {
 	var cur sql.NullInt64
 	if err := tx.QueryRowContext(ctx, `SELECT MAX(size) FROM checkpoints`).Scan(&cur); err != nil {
 		return err
 	}
 	if uint64(cur.Int64) != oldSize {
 		return store.ErrConflict
+	}
+	hashes, cp, err := build()
+	if err != nil {
+		return err
+	}
+	if cp.Size < oldSize || cp.Size == oldSize && cur.Valid {
+		return fmt.Errorf("sqlstore: a checkpoint of size %d does not extend the latest, of size %d", cp.Size, oldSize)
 	}
 	args := make([]any, 0, 2*len(hashes))
 	for _, h := range hashes {
@@ -466,17 +473,17 @@ func (db *DB) integrate(ctx context.Context, tx *sql.Tx, oldSize uint64, hashes 
 	if err := insertHashes.exec(ctx, tx, db.d, args); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO checkpoints (size, time, root, note) VALUES (?, ?, ?, ?)`),
+	_, err = tx.ExecContext(ctx, db.d.q(`INSERT INTO checkpoints (size, time, root, note) VALUES (?, ?, ?, ?)`),
 		int64(cp.Size), cp.Time.UnixNano(), cp.Root[:], cp.Note)
 	return err
 }
 
 // Integrate implements store.SeqTx.
-func (t *seqTx) Integrate(oldSize uint64, hashes []translog.StoredHash, cp *store.CheckpointRow) error {
+func (t *seqTx) Integrate(oldSize uint64, build store.BuildCheckpoint) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	return t.db.integrate(t.ctx, t.tx, oldSize, hashes, cp)
+	return t.db.integrate(t.ctx, t.tx, oldSize, build)
 }
 
 // Exclusive implements store.Store.
@@ -588,7 +595,7 @@ func (db *DB) SizeAt(ctx context.Context, t time.Time) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	want := t.UnixNano()
+	want := unixNanos(t)
 	lo, hi := uint64(0), head.Sequenced // the answer is in [lo, hi]
 	for lo < hi {
 		mid := lo + (hi-lo)/2
@@ -604,6 +611,25 @@ func (db *DB) SizeAt(ctx context.Context, t time.Time) (uint64, error) {
 	}
 	return lo, nil
 }
+
+// unixNanos is t in nanoseconds since 1970, the form times are stored in,
+// clamped to what an int64 holds (years 1678 to 2262): before all entries
+// or after all of them, which is what a time outside that range means for
+// a log.
+func unixNanos(t time.Time) int64 {
+	switch {
+	case t.Before(minTime):
+		return math.MinInt64
+	case t.After(maxTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
 
 // OffLog implements store.Store.
 func (db *DB) OffLog(ctx context.Context, digest string) (*store.OffLog, error) {
@@ -667,6 +693,27 @@ func (db *DB) StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byt
 // DeleteStatements implements store.Store.
 func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
 	return db.execEach(ctx, `DELETE FROM statements WHERE idx = ?`, indexArgs(idxs))
+}
+
+// UseOnce implements store.Store.
+func (db *DB) UseOnce(ctx context.Context, digest string, t time.Time, forget time.Duration) (bool, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, db.d.q(`DELETE FROM used_requests WHERE time < ?`), unixNanos(t.Add(-forget))); err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO used_requests (digest, time) VALUES (?, ?) ON CONFLICT DO NOTHING`), digest, unixNanos(t))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, tx.Commit()
 }
 
 // Compact implements store.Store.
