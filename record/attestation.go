@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -47,8 +49,8 @@ func ParseStatement(payload []byte) (*Statement, error) {
 		return nil, syntaxf("statement: %v", err)
 	}
 	out := &Statement{PredicateType: st.GetPredicateType(), Predicate: st.GetPredicate().AsMap()}
-	if len(out.PredicateType) > 1024 {
-		return nil, syntaxf("statement: predicateType is longer than 1024 bytes")
+	if err := ValidatePredicateType(out.PredicateType); err != nil {
+		return nil, syntaxf("statement: %v", err)
 	}
 	for _, s := range st.GetSubject() {
 		h, ok := s.GetDigest()["sha256"]
@@ -70,6 +72,19 @@ func ParseStatement(payload []byte) (*Statement, error) {
 		return nil, syntaxf("statement names %d subjects; the limit is %d", len(out.Subjects), MaxSubjects)
 	}
 	return out, nil
+}
+
+// ValidatePredicateType checks a statement's predicate type: an absolute
+// URI (in-toto requires a TypeURI), at most 1024 bytes.
+func ValidatePredicateType(s string) error {
+	if s == "" || len(s) > 1024 {
+		return fmt.Errorf("predicateType must be 1 to 1024 bytes")
+	}
+	u, err := url.Parse(s)
+	if err != nil || !u.IsAbs() || u.Host == "" && u.Opaque == "" {
+		return fmt.Errorf("predicateType %q is not an absolute URI (e.g. https://slsa.dev/provenance/v1)", s)
+	}
+	return nil
 }
 
 // AttestationRef is what the log holds about an attestation: everything
@@ -104,8 +119,8 @@ func (a *AttestationRef) Validate() error {
 	if a.PayloadSize < 0 {
 		return syntaxf("attestation: negative payloadSize")
 	}
-	if a.PredicateType == "" || len(a.PredicateType) > 1024 {
-		return syntaxf("attestation: predicateType must be 1 to 1024 bytes")
+	if err := ValidatePredicateType(a.PredicateType); err != nil {
+		return syntaxf("attestation: %v", err)
 	}
 	if len(a.Subjects) == 0 || len(a.Subjects) > MaxSubjects {
 		return syntaxf("attestation: 1 to %d subjects", MaxSubjects)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 // MaxNameLen is the longest package name, in bytes.
@@ -16,8 +18,11 @@ const MaxVersionLen = 128
 // compared case-insensitively, and records always carry the lower-case form.
 func NormalizeName(s string) string { return strings.ToLower(s) }
 
-// ValidateName checks a package name: one or more segments matching
-// [a-z0-9][a-z0-9._-]* joined by "/", at most MaxNameLen bytes.
+// ValidateName checks a package name: one or more segments joined by "/",
+// at most MaxNameLen bytes. A segment is lower-case letters and digits,
+// with single separators ("-", "_" or ".") between them: no separator
+// leads, trails or follows another, so that "widget.", "wid..get" and
+// "-widget" are not names.
 func ValidateName(s string) error {
 	if s == "" {
 		return fmt.Errorf("package name is empty")
@@ -33,19 +38,45 @@ func ValidateName(s string) error {
 			c := seg[j]
 			switch {
 			case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-			case (c == '.' || c == '_' || c == '-') && j > 0:
+			case isSeparator(c):
+				if j == 0 || j == len(seg)-1 || isSeparator(seg[j-1]) {
+					return fmt.Errorf("package name %q: segment %d may not start or end with %q, nor hold two separators in a row", s, i+1, c)
+				}
 			case 'A' <= c && c <= 'Z':
 				return fmt.Errorf("package name %q must be lower case", s)
 			default:
-				return fmt.Errorf("package name %q: segment %d must match [a-z0-9][a-z0-9._-]*", s, i+1)
+				return fmt.Errorf("package name %q: segment %d may hold only a-z, 0-9 and single separators (-, _ or .)", s, i+1)
 			}
 		}
 	}
 	return nil
 }
 
-// ValidateVersion checks a version string: 1 to MaxVersionLen printable ASCII
-// characters, no spaces.
+func isSeparator(c byte) bool { return c == '-' || c == '_' || c == '.' }
+
+// NameKey returns the form under which two package names are the same
+// name: each segment with its separators removed, so "acme/wid-get",
+// "acme/wid_get" and "acme/wid.get" all collide with "acme/widget". A
+// registry holds at most one package per key, so that no name can pass for
+// another that differs from it only in punctuation. (This is stricter than
+// PyPI's normalisation, which treats every separator as one but keeps
+// them.)
+func NameKey(name string) string {
+	var b strings.Builder
+	b.Grow(len(name))
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !isSeparator(c) {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// ValidateVersion checks a version: a semantic version (SemVer 2.0.0,
+// https://semver.org) without a "v" prefix and without build metadata, at
+// most MaxVersionLen bytes. Build metadata is refused because SemVer says
+// it does not make a different version: two releases may never differ only
+// by it.
 func ValidateVersion(s string) error {
 	if s == "" {
 		return fmt.Errorf("version is empty")
@@ -53,10 +84,19 @@ func ValidateVersion(s string) error {
 	if len(s) > MaxVersionLen {
 		return fmt.Errorf("version is %d bytes long; the limit is %d", len(s), MaxVersionLen)
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] > '~' {
-			return fmt.Errorf("version %q: only printable ASCII characters without spaces are allowed", s)
+	v, err := semver.StrictNewVersion(s)
+	if err != nil {
+		hint := ""
+		switch {
+		case strings.HasPrefix(s, "v") || strings.HasPrefix(s, "V"):
+			hint = fmt.Sprintf(" (write %q, without the v)", s[1:])
+		case strings.Count(s, ".") < 2:
+			hint = " (a version has three numbers: MAJOR.MINOR.PATCH, e.g. 1.0.0)"
 		}
+		return fmt.Errorf("version %q is not a semantic version: %v%s", s, err, hint)
+	}
+	if v.Metadata() != "" {
+		return fmt.Errorf("version %q carries build metadata (+%s), which does not make a different version; publish it as %q", s, v.Metadata(), strings.SplitN(s, "+", 2)[0])
 	}
 	return nil
 }

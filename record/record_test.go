@@ -16,7 +16,9 @@ import (
 func TestValidateName(t *testing.T) {
 	good := []string{"a", "acme/widget", "a.b_c-d/0", "x/y/z", strings.Repeat("a", 200)}
 	bad := []string{"", "/a", "a/", "a//b", "Acme", "-a", ".", "..", "a/../b", "a/./b", "_a", "a b", "a@b", "a\x00b",
-		strings.Repeat("a", 201), "ä", "a/.hidden", "%2e%2e"}
+		strings.Repeat("a", 201), "ä", "a/.hidden", "%2e%2e",
+		// A separator may not lead, trail or follow another.
+		"acme/widget.", "acme/wid..get", "acme/wid-_get", "acme/widget-", "acme_/widget"}
 	for _, n := range good {
 		if err := ValidateName(n); err != nil {
 			t.Errorf("ValidateName(%q) = %v", n, err)
@@ -30,15 +32,39 @@ func TestValidateName(t *testing.T) {
 	if n, v, err := ParseRef("Acme/Widget@1.0.0"); err != nil || n != "acme/widget" || v != "1.0.0" {
 		t.Errorf("ParseRef = %q %q %v", n, v, err)
 	}
+	for _, n := range []string{"acme/wid-get", "acme/wid_get", "acme/wid.get", "acme/widget"} {
+		if k := NameKey(n); k != "acme/widget" {
+			t.Errorf("NameKey(%q) = %q", n, k)
+		}
+	}
+	if NameKey("acme/widget") == NameKey("acme/widgets") || NameKey("a-b/c") == NameKey("a/bc") {
+		t.Error("NameKey merges names that differ in letters or segments")
+	}
+}
+
+func TestValidatePredicateType(t *testing.T) {
+	for _, s := range []string{"https://slsa.dev/provenance/v1", "urn:example:qa:v1", "http://x.test/p"} {
+		if err := ValidatePredicateType(s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "notauri", "/relative/path", "slsa.dev/provenance/v1", "https://", strings.Repeat("a", 1025)} {
+		if err := ValidatePredicateType(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
 }
 
 func TestValidateVersion(t *testing.T) {
-	for _, v := range []string{"1.0.0", "v2", "1.0.0-rc.1+build.5", "2026.11.25", strings.Repeat("9", 128), "a@b"} {
+	for _, v := range []string{"1.0.0", "1.0.0-rc.1", "2026.11.25", "0.0.1-alpha.beta.7", "1.2.3-x-y-z.0a"} {
 		if err := ValidateVersion(v); err != nil {
 			t.Errorf("ValidateVersion(%q) = %v", v, err)
 		}
 	}
-	for _, v := range []string{"", "1 0", "1\t0", "1\n", strings.Repeat("9", 129), "é", "\x7f"} {
+	// Not SemVer 2.0.0, or SemVer whose build metadata would let two
+	// releases differ only by it.
+	for _, v := range []string{"", "1 0", "1\t0", "1\n", strings.Repeat("9", 129), "é", "\x7f", "v2", "v1.0.0", "1.0", "1",
+		"1.0.0+build", "1.0.0-rc.1+build.5", "../1", "01.0.0", "1.0.0-rc.01", "1.0.0-", "a@b", "1.0.0.0"} {
 		if err := ValidateVersion(v); err == nil {
 			t.Errorf("ValidateVersion(%q) accepted", v)
 		}
@@ -74,17 +100,17 @@ func TestParseRecord(t *testing.T) {
 		{"bad owner", `{"type":"create","package":"a/b","owners":["alice"],"time":"2026-01-01T00:00:00Z"}`, "not a key ID"},
 		{"dup owner", `{"type":"create","package":"a/b","owners":["` + id + `","` + id + `"],"time":"2026-01-01T00:00:00Z"}`, "twice"},
 		{"bad key", `{"type":"identity","publicKey":"AAAA","time":"2026-01-01T00:00:00Z"}`, "publicKey"},
-		{"release", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0","digest":"` + prev + `","size":3,"mediaType":"application/octet-stream","channel":"published","time":"2026-01-01T00:00:00Z"}`, ""},
-		{"release negative size", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0","digest":"` + prev + `","size":-3,"mediaType":"application/octet-stream","channel":"published","time":"2026-01-01T00:00:00Z"}`, "out of range"},
-		{"release bad channel", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0","digest":"` + prev + `","size":3,"mediaType":"application/octet-stream","channel":"beta","time":"2026-01-01T00:00:00Z"}`, "channel"},
-		{"release file url", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0","digest":"` + prev + `","size":3,"mediaType":"a/b","channel":"staged","url":"file:///etc/passwd","time":"2026-01-01T00:00:00Z"}`, "http"},
+		{"release", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0.0","digest":"` + prev + `","size":3,"mediaType":"application/octet-stream","channel":"published","time":"2026-01-01T00:00:00Z"}`, ""},
+		{"release negative size", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0.0","digest":"` + prev + `","size":-3,"mediaType":"application/octet-stream","channel":"published","time":"2026-01-01T00:00:00Z"}`, "out of range"},
+		{"release bad channel", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0.0","digest":"` + prev + `","size":3,"mediaType":"application/octet-stream","channel":"beta","time":"2026-01-01T00:00:00Z"}`, "channel"},
+		{"release file url", `{"type":"release","package":"a/b","prev":"` + prev + `","version":"1.0.0","digest":"` + prev + `","size":3,"mediaType":"a/b","channel":"staged","url":"file:///etc/passwd","time":"2026-01-01T00:00:00Z"}`, "http"},
 		{"not an object", `[1,2,3]`, "record payload"},
 		{"trailing", `{"type":"identity","publicKey":"` + k.Public().Base64() + `","time":"2026-01-01T00:00:00Z"} {}`, "after top-level value"},
 		{"bad utf8", "{\"type\":\"identity\xff\"}", "UTF-8"},
 		{"deep", strings.Repeat("[", 100) + strings.Repeat("]", 100), "nested"},
-		{"yank bad reason", `{"type":"yank","package":"a/b","prev":"` + prev + `","version":"1","reason":"Because I said so","time":"2026-01-01T00:00:00Z"}`, "reason"},
-		{"actor bogus", `{"type":"yank","actor":"root","package":"a/b","prev":"` + prev + `","version":"1","reason":"security","time":"2026-01-01T00:00:00Z"}`, "actor"},
-		{"actor on release", `{"type":"release","actor":"operator","package":"a/b","prev":"` + prev + `","version":"1.0","digest":"` + prev + `","size":3,"mediaType":"a/b","channel":"staged","time":"2026-01-01T00:00:00Z"}`, "not allowed"},
+		{"yank bad reason", `{"type":"yank","package":"a/b","prev":"` + prev + `","version":"1.0.0","reason":"Because I said so","time":"2026-01-01T00:00:00Z"}`, "reason"},
+		{"actor bogus", `{"type":"yank","actor":"root","package":"a/b","prev":"` + prev + `","version":"1.0.0","reason":"security","time":"2026-01-01T00:00:00Z"}`, "actor"},
+		{"actor on release", `{"type":"release","actor":"operator","package":"a/b","prev":"` + prev + `","version":"1.0.0","digest":"` + prev + `","size":3,"mediaType":"a/b","channel":"staged","time":"2026-01-01T00:00:00Z"}`, "not allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -19,6 +19,9 @@ const (
 	keyOperators = "o"
 )
 
+// keyName holds the package that took a name key (see record.NameKey).
+func keyName(nameKey string) string { return "n/" + nameKey }
+
 func keyIdentity(id string) string       { return "i/" + id }
 func keyPackage(name string) string      { return "p/" + name }
 func keyRelease(name, ver string) string { return "r/" + name + "@" + ver }
@@ -51,6 +54,8 @@ func decodeKey(key string, b []byte) (any, error) {
 		return decode[state.Package](b)
 	case strings.HasPrefix(key, "r/"):
 		return decode[state.Release](b)
+	case strings.HasPrefix(key, "n/"):
+		return decode[string](b)
 	}
 	return nil, fmt.Errorf("unknown state key %q", key)
 }
@@ -101,6 +106,9 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 		}
 		for _, k := range r.EmbeddedKeys() {
 			addID(k.ID())
+		}
+		if r.Type == record.TypeCreate {
+			keySet[keyName(record.NameKey(r.Package))] = true
 		}
 		if r.Package != "" {
 			keySet[keyPackage(r.Package)] = true
@@ -232,6 +240,13 @@ func (v *batchView) Release(name, ver string) (*state.Release, error) {
 func (v *batchView) Operators() (*state.Operators, error) {
 	return lookup[state.Operators](v, keyOperators)
 }
+func (v *batchView) NameTaken(key string) (string, error) {
+	name, err := lookup[string](v, keyName(key))
+	if err != nil || name == nil {
+		return "", err
+	}
+	return *name, nil
+}
 
 // Content reports whether a release names digest: one of this batch, or
 // a logged one (found through the subject index: no state row is written
@@ -310,6 +325,12 @@ func (v *batchView) record(c *state.Changes) ([]store.KV, error) {
 	}
 	if c.Operators != nil {
 		if err := put(keyOperators, c.Operators); err != nil {
+			return nil, err
+		}
+	}
+	if c.NameKey != "" {
+		name := c.Package.Name
+		if err := put(keyName(c.NameKey), &name); err != nil {
 			return nil, err
 		}
 	}

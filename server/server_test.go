@@ -92,7 +92,7 @@ func TestHostileRequests(t *testing.T) {
 		{"query bad kind", "GET", "/api/v1/query?kind=other", nil, 400, "bad_request"},
 		{"query bad subject", "GET", "/api/v1/query?subject=../etc", nil, 400, "bad_request"},
 		{"query bad signer", "GET", "/api/v1/query?signer=alice", nil, 400, "bad_request"},
-		{"query version alone", "GET", "/api/v1/query?version=1.0", nil, 400, "bad_request"},
+		{"query version alone", "GET", "/api/v1/query?version=1.0.0", nil, 400, "bad_request"},
 		{"query bad order", "GET", "/api/v1/query?order=random", nil, 400, "bad_request"},
 		{"query huge limit", "GET", "/api/v1/query?limit=100000", nil, 400, "bad_request"},
 		{"query bad where", "GET", "/api/v1/query?where=%28", nil, 400, "bad_where"},

@@ -25,6 +25,9 @@ type View interface {
 	// Attestation reports whether the same statement, signed by the same
 	// keys, is already in the log.
 	Attestation(a *record.AttestationRef) (bool, error)
+	// NameTaken returns the package whose name has the given name key
+	// (see record.NameKey), or "" if none has.
+	NameTaken(key string) (string, error)
 }
 
 // Env is what the state machine knows about the moment an entry is logged.
@@ -47,6 +50,8 @@ type Changes struct {
 	Contents []string
 	// Attestations are the dedup keys of newly logged attestations.
 	Attestations []string
+	// NameKey is the name key (see record.NameKey) a new package takes.
+	NameKey string
 }
 
 // Apply validates entry e against the state seen through v. It returns the
@@ -561,6 +566,14 @@ func (a *applier) create() error {
 	if old != nil {
 		return refuse(CodePackageExists, "package %s already exists", a.r.Package)
 	}
+	key := record.NameKey(a.r.Package)
+	taken, err := a.v.NameTaken(key)
+	if err != nil {
+		return err
+	}
+	if taken != "" {
+		return refuse(CodePackageExists, "package name %s is too close to the existing package %s: names that differ only in -, _ and . are the same name", a.r.Package, taken)
+	}
 	owners, err := a.ownerPrincipals()
 	if err != nil {
 		return err
@@ -577,7 +590,7 @@ func (a *applier) create() error {
 	}
 	p := &Package{Name: a.r.Package, Owners: owners, Head: a.e.Hash(), HeadIndex: a.env.Index, Status: StatusActive, Created: a.env.Index}
 	p.History = []Event{a.event(a.r.Type, RoleOwner, signer, "", StatusActive)}
-	a.out.Package = p
+	a.out.Package, a.out.NameKey = p, key
 	return nil
 }
 

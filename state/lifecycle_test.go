@@ -162,9 +162,9 @@ func TestTransitionTable(t *testing.T) {
 			for actor, c := range byActor {
 				t.Run(fmt.Sprintf("%s/%s/by-%s", action, start, actor), func(t *testing.T) {
 					w := newWorld(t)
-					w.reach("1.0", start)
-					err := w.do(action, actor, "1.0")
-					rel := w.m.Releases[pkg+"@1.0"]
+					w.reach("1.0.0", start)
+					err := w.do(action, actor, "1.0.0")
+					rel := w.m.Releases[pkg+"@1.0.0"]
 					if c.want == ok {
 						if err != nil {
 							t.Fatalf("refused: %v", err)
@@ -197,16 +197,16 @@ func TestDeleteWindow(t *testing.T) {
 		for _, start := range []string{"published", "yanked-owner"} {
 			t.Run(actor+"/"+start, func(t *testing.T) {
 				w := newWorld(t)
-				w.reach("1.0", start)
-				w.reach("2.0", start)
+				w.reach("1.0.0", start)
+				w.reach("2.0.0", start)
 				// Just inside the default 72 h window: allowed.
 				w.now = w.now.Add(DefaultDeleteWindow)
-				if err := w.do(record.TypeDelete, actor, "1.0"); err != nil {
+				if err := w.do(record.TypeDelete, actor, "1.0.0"); err != nil {
 					t.Fatalf("inside the window: %v", err)
 				}
 				// One second later: only the operator may delete.
 				w.now = w.now.Add(time.Second)
-				err := w.do(record.TypeDelete, actor, "2.0")
+				err := w.do(record.TypeDelete, actor, "2.0.0")
 				if actor == "operator" {
 					if err != nil {
 						t.Fatalf("operator after the window: %v", err)
@@ -221,17 +221,17 @@ func TestDeleteWindow(t *testing.T) {
 	}
 	// Staged releases may be deleted by owners at any time.
 	w := newWorld(t)
-	w.reach("1.0", "staged")
+	w.reach("1.0.0", "staged")
 	w.now = w.now.Add(365 * 24 * time.Hour)
-	if err := w.do(record.TypeDelete, "owner", "1.0"); err != nil {
+	if err := w.do(record.TypeDelete, "owner", "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
 	// The window follows the operator's settings record.
 	w = newWorld(t)
 	w.must(&record.Record{Type: record.TypeSettings, Prev: w.opHead(), DeleteWindow: size(60)}, w.op)
-	w.reach("1.0", "published")
+	w.reach("1.0.0", "published")
 	w.now = w.now.Add(61 * time.Second)
-	if rf, ok := AsRefusal(w.do(record.TypeDelete, "owner", "1.0")); !ok || rf.Code != CodeWindowClosed {
+	if rf, ok := AsRefusal(w.do(record.TypeDelete, "owner", "1.0.0")); !ok || rf.Code != CodeWindowClosed {
 		t.Fatal("settings window not enforced")
 	}
 }
@@ -239,15 +239,15 @@ func TestDeleteWindow(t *testing.T) {
 func TestLiftRestoresPriorState(t *testing.T) {
 	for _, start := range []string{"staged", "published", "yanked-owner", "deleted"} {
 		w := newWorld(t)
-		w.reach("1.0", start)
-		before := w.m.Releases[pkg+"@1.0"].Status
-		if err := w.do(record.TypeTombstone, "operator", "1.0"); err != nil {
+		w.reach("1.0.0", start)
+		before := w.m.Releases[pkg+"@1.0.0"].Status
+		if err := w.do(record.TypeTombstone, "operator", "1.0.0"); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.do(record.TypeLift, "operator", "1.0"); err != nil {
+		if err := w.do(record.TypeLift, "operator", "1.0.0"); err != nil {
 			t.Fatal(err)
 		}
-		if got := w.m.Releases[pkg+"@1.0"].Status; got != before {
+		if got := w.m.Releases[pkg+"@1.0.0"].Status; got != before {
 			t.Fatalf("%s: lift returned to %s", start, got)
 		}
 	}
@@ -256,8 +256,8 @@ func TestLiftRestoresPriorState(t *testing.T) {
 func TestVersionsNeverReused(t *testing.T) {
 	for _, start := range []string{"published", "deleted", "banished"} {
 		w := newWorld(t)
-		w.reach("1.0", start)
-		r := &record.Record{Type: record.TypeRelease, Package: pkg, Prev: w.head(pkg), Version: "1.0", Digest: digest, Size: size(5),
+		w.reach("1.0.0", start)
+		r := &record.Record{Type: record.TypeRelease, Package: pkg, Prev: w.head(pkg), Version: "1.0.0", Digest: digest, Size: size(5),
 			MediaType: "application/octet-stream", Channel: "published"}
 		w.refused(CodeVersionExists, r, w.owner)
 	}
@@ -265,25 +265,25 @@ func TestVersionsNeverReused(t *testing.T) {
 
 func TestPackageTombstoneAndBanish(t *testing.T) {
 	w := newWorld(t)
-	w.reach("1.0", "published")
+	w.reach("1.0.0", "published")
 	tomb := &record.Record{Type: record.TypeTombstone, Package: pkg, Prev: w.opHead(), Reason: "legal-hold"}
 	w.must(tomb, w.op)
-	rel, p := w.m.Releases[pkg+"@1.0"], w.m.Packages[pkg]
+	rel, p := w.m.Releases[pkg+"@1.0.0"], w.m.Packages[pkg]
 	if rel.Effective(p) != StatusTombstoned || rel.EffectiveReason(p) != "legal-hold" {
 		t.Fatalf("effective %s/%s", rel.Effective(p), rel.EffectiveReason(p))
 	}
 	// Owners cannot change a tombstoned package.
-	if rf, ok := AsRefusal(w.do(record.TypeYank, "owner", "1.0")); !ok || rf.Code != CodeInvalidTransition {
+	if rf, ok := AsRefusal(w.do(record.TypeYank, "owner", "1.0.0")); !ok || rf.Code != CodeInvalidTransition {
 		t.Fatal("owner changed a tombstoned package")
 	}
 	// A tombstone needs a tombstone reason class.
-	w.refused(CodeMalformed, &record.Record{Type: record.TypeTombstone, Package: pkg, Version: "1.0", Prev: w.opHead(), Reason: "whim"}, w.op)
+	w.refused(CodeMalformed, &record.Record{Type: record.TypeTombstone, Package: pkg, Version: "1.0.0", Prev: w.opHead(), Reason: "whim"}, w.op)
 	w.must(&record.Record{Type: record.TypeLift, Package: pkg, Prev: w.opHead()}, w.op)
 	if w.m.Packages[pkg].Status != StatusActive {
 		t.Fatal("lift did not restore the package")
 	}
 	w.must(&record.Record{Type: record.TypeBanish, Package: pkg, Prev: w.opHead(), Reason: "legal"}, w.op)
-	if w.m.Releases[pkg+"@1.0"].Effective(w.m.Packages[pkg]) != StatusBanished {
+	if w.m.Releases[pkg+"@1.0.0"].Effective(w.m.Packages[pkg]) != StatusBanished {
 		t.Fatal("release of a banished package is not banished")
 	}
 	// Nothing leaves banished, not even for the operator.
@@ -298,8 +298,8 @@ func TestTransferAfterKeyLoss(t *testing.T) {
 	if !p.IsOwner(w.stranger.ID()) || p.IsOwner(w.owner.ID()) || len(p.Grants) != 0 {
 		t.Fatalf("transfer: %+v", p)
 	}
-	w.publishAs("1.0", w.stranger)
-	w.refused(CodeNotAuthorized, &record.Record{Type: record.TypeYank, Package: pkg, Prev: w.head(pkg), Version: "1.0", Reason: "mistake"}, w.owner)
+	w.publishAs("1.0.0", w.stranger)
+	w.refused(CodeNotAuthorized, &record.Record{Type: record.TypeYank, Package: pkg, Prev: w.head(pkg), Version: "1.0.0", Reason: "mistake"}, w.owner)
 }
 
 func (w *world) publishAs(v string, k *keys.PrivateKey) {

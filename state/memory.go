@@ -15,12 +15,14 @@ type Memory struct {
 	// keys to the log index that introduced them.
 	Contents     map[string]uint64
 	Attestations map[string]uint64
+	// Names maps name keys (see record.NameKey) to package names.
+	Names map[string]string
 }
 
 // NewMemory returns an empty state.
 func NewMemory() *Memory {
 	return &Memory{Identities: map[string]*Identity{}, Packages: map[string]*Package{}, Releases: map[string]*Release{},
-		Contents: map[string]uint64{}, Attestations: map[string]uint64{}}
+		Contents: map[string]uint64{}, Attestations: map[string]uint64{}, Names: map[string]string{}}
 }
 
 // Identity implements View.
@@ -44,8 +46,17 @@ func (m *Memory) Attestation(a *record.AttestationRef) (bool, error) {
 	return ok, nil
 }
 
+// NameTaken implements View.
+func (m *Memory) NameTaken(key string) (string, error) { return m.Names[key], nil }
+
 // Commit applies the changes accepted at log index idx.
 func (m *Memory) Commit(c *Changes, idx uint64) {
+	if c.NameKey != "" {
+		if m.Names == nil {
+			m.Names = map[string]string{}
+		}
+		m.Names[c.NameKey] = c.Package.Name
+	}
 	for _, d := range c.Contents {
 		m.Contents[d] = idx
 	}

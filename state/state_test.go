@@ -1,6 +1,7 @@
 package state
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/vouchdev/vouch/keys"
@@ -86,4 +87,21 @@ func TestOperatorChain(t *testing.T) {
 	if h.m.Ops.DeleteWindow != 60 {
 		t.Fatal("settings not applied")
 	}
+}
+
+// TestConfusableNames: a name that differs from an existing package's only
+// in separators is refused, and the refusal names the existing package.
+func TestConfusableNames(t *testing.T) {
+	h := newHarness(t)
+	k := h.key(keys.Ed25519)
+	h.register(k)
+	h.must(&record.Record{Type: record.TypeCreate, Package: "acme/wid-get", Owners: []string{k.ID()}}, k)
+	for _, name := range []string{"acme/widget", "acme/wid_get", "acme/wid.get", "acme/w-i-d-g-e-t"} {
+		err := h.try(&record.Record{Type: record.TypeCreate, Package: name, Owners: []string{k.ID()}}, k)
+		rf, ok := AsRefusal(err)
+		if !ok || rf.Code != CodePackageExists || !strings.Contains(rf.Msg, "acme/wid-get") {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+	h.must(&record.Record{Type: record.TypeCreate, Package: "acme/widgets", Owners: []string{k.ID()}}, k)
 }

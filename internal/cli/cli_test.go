@@ -98,38 +98,38 @@ func TestReleaseWalkthrough(t *testing.T) {
 	mustRun(t, env, home, "identity", "register", "--key", alice)
 	mustRun(t, env, home, "package", "create", "acme/widget", "--key", alice)
 	art := filepath.Join(dir, "widget-1.0.tgz")
-	os.WriteFile(art, []byte("the widget, version 1.0"), 0o644)
-	mustRun(t, env, home, "publish", "acme/widget@1.0", art, "--key", alice)
-	mustRun(t, env, home, "publish", "acme/widget@1.1-rc.1", art, "--staged", "--key", alice)
+	os.WriteFile(art, []byte("the widget, version 1.0.0"), 0o644)
+	mustRun(t, env, home, "publish", "acme/widget@1.0.0", art, "--key", alice)
+	mustRun(t, env, home, "publish", "acme/widget@1.1.0-rc.1", art, "--staged", "--key", alice)
 	out := mustRun(t, env, home, "show", "acme/widget")
-	if !strings.Contains(out, "latest 1.0") || strings.Contains(out, "1.1-rc.1") {
+	if !strings.Contains(out, "latest 1.0.0") || strings.Contains(out, "1.1.0-rc.1") {
 		t.Fatalf("show:\n%s", out)
 	}
 	out = mustRun(t, env, home, "show", "acme/widget", "--include", "staged")
-	if !strings.Contains(out, "1.1-rc.1") {
+	if !strings.Contains(out, "1.1.0-rc.1") {
 		t.Fatalf("show --include staged:\n%s", out)
 	}
 	got := filepath.Join(dir, "fetched.tgz")
-	mustRun(t, env, home, "fetch", "acme/widget@1.0", "-o", got)
-	if b, _ := os.ReadFile(got); string(b) != "the widget, version 1.0" {
+	mustRun(t, env, home, "fetch", "acme/widget@1.0.0", "-o", got)
+	if b, _ := os.ReadFile(got); string(b) != "the widget, version 1.0.0" {
 		t.Fatalf("fetched %q", b)
 	}
-	mustRun(t, env, home, "promote", "acme/widget@1.1-rc.1", "--key", alice)
-	mustRun(t, env, home, "yank", "acme/widget@1.0", "--reason", "security", "--note", "CVE-2026-1", "--key", alice)
-	out = mustRun(t, env, home, "show", "acme/widget@1.0")
+	mustRun(t, env, home, "promote", "acme/widget@1.1.0-rc.1", "--key", alice)
+	mustRun(t, env, home, "yank", "acme/widget@1.0.0", "--reason", "security", "--note", "CVE-2026-1", "--key", alice)
+	out = mustRun(t, env, home, "show", "acme/widget@1.0.0")
 	if !strings.Contains(out, "yanked (security)") || !strings.Contains(out, "CVE-2026-1") {
 		t.Fatalf("show yanked:\n%s", out)
 	}
-	mustRun(t, env, home, "delete", "acme/widget@1.1-rc.1", "--key", alice)
-	if _, err := run(t, env, home, "fetch", "acme/widget@1.1-rc.1", "-o", got+"2"); err == nil || !strings.Contains(err.Error(), "deleted") {
+	mustRun(t, env, home, "delete", "acme/widget@1.1.0-rc.1", "--key", alice)
+	if _, err := run(t, env, home, "fetch", "acme/widget@1.1.0-rc.1", "-o", got+"2"); err == nil || !strings.Contains(err.Error(), "deleted") {
 		t.Fatalf("fetch of a deleted release: %v", err)
 	}
 	op := filepath.Join(env.Dir, "operator.key")
-	if _, err := run(t, env, home, "admin", "banish", "acme/widget@1.0", "--key", alice); err == nil {
+	if _, err := run(t, env, home, "admin", "banish", "acme/widget@1.0.0", "--key", alice); err == nil {
 		t.Fatal("an owner banished")
 	}
-	mustRun(t, env, home, "admin", "banish", "acme/widget@1.0", "--reason", "legal", "--key", op)
-	out = mustRun(t, env, home, "show", "acme/widget@1.0", "--at", "6")
+	mustRun(t, env, home, "admin", "banish", "acme/widget@1.0.0", "--reason", "legal", "--key", op)
+	out = mustRun(t, env, home, "show", "acme/widget@1.0.0", "--at", "6")
 	if !strings.Contains(out, "published") {
 		t.Fatalf("show --at 6:\n%s", out)
 	}

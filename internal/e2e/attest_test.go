@@ -85,9 +85,9 @@ func TestAttestations(t *testing.T) {
 	l := &lc{t: t, env: env, clk: clk, c: env.Client(), pkg: "acme/widget"}
 	l.owner = env.Key(keys.Ed25519)
 	env.Must(&record.Record{Type: record.TypeCreate, Package: l.pkg, Owners: []string{l.owner.ID()}}, l.owner)
-	content := []byte("widget 1.0 bytes")
+	content := []byte("widget 1.0.0 bytes")
 	d := l.upload(content)
-	l.release("1.0", content, "published", l.owner)
+	l.release("1.0.0", content, "published", l.owner)
 	ctx := context.Background()
 	builder, qa1, qa2 := env.Key(keys.Ed25519), env.Key(keys.ECDSAP256), env.Key(keys.Ed25519)
 
@@ -210,7 +210,7 @@ func TestAttestations(t *testing.T) {
 	l.c.Query(ctx, &client.QueryParams{})
 	before := mustHeld(t, l.c).Size
 	attest(t, l.c, statement(predicate.Certification, map[string]any{"program": "FIPS 140-3", "certificate": "#4711"}, d), nil, builder)
-	l.must(record.ChainPackage, &record.Record{Type: record.TypeYank, Version: "1.0", Reason: "security"}, l.owner)
+	l.must(record.ChainPackage, &record.Record{Type: record.TypeYank, Version: "1.0.0", Reason: "security"}, l.owner)
 	count := func(at uint64, include string) int {
 		qr, _, err := l.c.Query(ctx, &client.QueryParams{Subject: d, Kind: "attestation", At: client.At{Size: at, Include: include}})
 		if err != nil {
@@ -255,7 +255,7 @@ func TestPaginationUnderConcurrentWrites(t *testing.T) {
 	env.Must(&record.Record{Type: record.TypeCreate, Package: l.pkg, Owners: []string{l.owner.ID()}}, l.owner)
 	content := []byte("paged")
 	d := l.upload(content)
-	l.release("1.0", content, "published", l.owner)
+	l.release("1.0.0", content, "published", l.owner)
 	signer := env.Key(keys.Ed25519)
 	for i := 0; i < 120; i++ {
 		if _, err := attest(t, l.c, statement("https://example.com/note/v1", map[string]any{"n": i}, d), nil, signer); err != nil {

@@ -73,8 +73,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	env.Must(&record.Record{Type: record.TypeCreate, Package: l.pkg, Owners: []string{zeb.ID()}}, zeb)
 	content := []byte("zeb's tool")
 	d := l.upload(content)
-	l.release("1.0", content, "published", zeb)
-	if _, err := c.Submit(ctx, signedWithNote(t, l, &record.Record{Type: record.TypeYank, Version: "1.0", Reason: "mistake"}, secrets[2], zeb), true); err != nil {
+	l.release("1.0.0", content, "published", zeb)
+	if _, err := c.Submit(ctx, signedWithNote(t, l, &record.Record{Type: record.TypeYank, Version: "1.0.0", Reason: "mistake"}, secrets[2], zeb), true); err != nil {
 		t.Fatal(err)
 	}
 	ownAtt, err := attest(t, c, statement(predicate.Approval, map[string]any{"decision": "approved", "scope": "qa", "comment": secrets[3]}, d), nil, zeb)
@@ -166,7 +166,7 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	if err != nil || !id.Erased || id.Profile != nil || id.Commitment != commitment {
 		t.Fatalf("identity after erasure: %+v %v", id, err)
 	}
-	rr, _, err := c.Release(ctx, l.pkg, "1.0", client.At{Include: "yanked"})
+	rr, _, err := c.Release(ctx, l.pkg, "1.0.0", client.At{Include: "yanked"})
 	if err != nil || !rr.NoteErased || rr.Note != "" || rr.NoteDigest == "" {
 		t.Fatalf("release after erasure: %+v %v", rr, err)
 	}

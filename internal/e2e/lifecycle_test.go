@@ -180,58 +180,58 @@ func (l *lc) meta(v string, at uint64) (int, api.ReleaseResponse) {
 func TestLifecycleAndPointInTime(t *testing.T) {
 	l := newLC(t)
 	op := l.env.Operator
-	v1, v2, v3, v4 := []byte("widget 1.0"), []byte("widget 1.1-rc"), []byte("widget 2.0"), []byte("widget 3.0")
+	v1, v2, v3, v4 := []byte("widget 1.0.0"), []byte("widget 1.1.0-rc"), []byte("widget 2.0.0"), []byte("widget 3.0.0")
 
 	// Content must be uploaded, and match, before a release names it.
-	l.refused("content_missing", record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.0", Digest: digestOf(v1),
+	l.refused("content_missing", record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.0.0", Digest: digestOf(v1),
 		Size: ptr(int64(len(v1))), MediaType: "text/plain", Channel: "published"}, l.owner)
 	for _, b := range [][]byte{v1, v2, v3, v4} {
 		l.upload(b)
 	}
-	l.refused("content_mismatch", record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.0", Digest: digestOf(v1),
+	l.refused("content_mismatch", record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.0.0", Digest: digestOf(v1),
 		Size: ptr(int64(len(v1) + 1)), MediaType: "text/plain", Channel: "published"}, l.owner)
 	// A stranger cannot publish.
-	l.refused("not_authorized", record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.0", Digest: digestOf(v1),
+	l.refused("not_authorized", record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.0.0", Digest: digestOf(v1),
 		Size: ptr(int64(len(v1))), MediaType: "text/plain", Channel: "published"}, l.stranger)
 
-	l.release("1.0", v1, "published", l.owner)
-	l.release("1.1-rc", v2, "staged", l.delegate)
-	l.release("2.0", v3, "published", l.delegate)
-	n1 := l.release("3.0", v4, "published", l.owner)
+	l.release("1.0.0", v1, "published", l.owner)
+	l.release("1.1.0-rc", v2, "staged", l.delegate)
+	l.release("2.0.0", v3, "published", l.delegate)
+	n1 := l.release("3.0.0", v4, "published", l.owner)
 
 	p := l.pkgAt(0, "")
-	if p.Latest != "3.0" || versions(p) != "1.0=published 2.0=published 3.0=published" {
+	if p.Latest != "3.0.0" || versions(p) != "1.0.0=published 2.0.0=published 3.0.0=published" {
 		t.Fatalf("after publishing: latest %s, %s", p.Latest, versions(p))
 	}
-	if p = l.pkgAt(0, "staged"); versions(p) != "1.0=published 1.1-rc=staged 2.0=published 3.0=published" {
+	if p = l.pkgAt(0, "staged"); versions(p) != "1.0.0=published 1.1.0-rc=staged 2.0.0=published 3.0.0=published" {
 		t.Fatalf("include=staged: %s", versions(p))
 	}
-	if st, rr := l.meta("1.1-rc", 0); st != 200 || !rr.Unvalidated {
+	if st, rr := l.meta("1.1.0-rc", 0); st != 200 || !rr.Unvalidated {
 		t.Fatalf("staged release: %d %+v", st, rr)
 	}
 	if l.content(digestOf(v2)) != 200 {
 		t.Fatal("staged content is not served")
 	}
 	// Range requests work.
-	st, body, _ := httpDo(t, "GET", l.env.URL+"/api/v1/blobs/"+digestOf(v1), nil, "Range", "bytes=7-9")
-	if st != http.StatusPartialContent || string(body) != "1.0" {
+	st, body, _ := httpDo(t, "GET", l.env.URL+"/api/v1/blobs/"+digestOf(v1), nil, "Range", "bytes=7-11")
+	if st != http.StatusPartialContent || string(body) != "1.0.0" {
 		t.Fatalf("range: %d %q", st, body)
 	}
 
-	// The operator yanks 3.0; the owner may not unyank it.
-	n2 := l.must(record.ChainOperator, &record.Record{Type: record.TypeYank, Actor: "operator", Version: "3.0", Reason: "security"}, op)
-	l.refused("not_authorized", record.ChainPackage, &record.Record{Type: record.TypeUnyank, Version: "3.0"}, l.owner)
-	// The delegate yanks 2.0 with a note; the note stays off the log.
+	// The operator yanks 3.0.0; the owner may not unyank it.
+	n2 := l.must(record.ChainOperator, &record.Record{Type: record.TypeYank, Actor: "operator", Version: "3.0.0", Reason: "security"}, op)
+	l.refused("not_authorized", record.ChainPackage, &record.Record{Type: record.TypeUnyank, Version: "3.0.0"}, l.owner)
+	// The delegate yanks 2.0.0 with a note; the note stays off the log.
 	note := "CVE-2026-0001: parser crash"
-	rc, err := l.c.Submit(context.Background(), signedWithNote(t, l, &record.Record{Type: record.TypeYank, Version: "2.0", Reason: "security"}, note, l.delegate), true)
+	rc, err := l.c.Submit(context.Background(), signedWithNote(t, l, &record.Record{Type: record.TypeYank, Version: "2.0.0", Reason: "security"}, note, l.delegate), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n3 := rc.Checkpoint.Size
-	if p = l.pkgAt(0, ""); p.Latest != "1.0" || versions(p) != "1.0=published" {
+	if p = l.pkgAt(0, ""); p.Latest != "1.0.0" || versions(p) != "1.0.0=published" {
 		t.Fatalf("after yanks: latest %s, %s", p.Latest, versions(p))
 	}
-	if st, rr := l.meta("2.0", 0); st != 200 || rr.Status != "yanked" || rr.YankedBy != "owner" || rr.Note != note {
+	if st, rr := l.meta("2.0.0", 0); st != 200 || rr.Status != "yanked" || rr.YankedBy != "owner" || rr.Note != note {
 		t.Fatalf("yanked release: %d %+v", st, rr)
 	}
 	if l.content(digestOf(v3)) != 200 {
@@ -243,28 +243,28 @@ func TestLifecycleAndPointInTime(t *testing.T) {
 	}
 
 	// Deleting: the staged release any time; published ones within the window.
-	n4 := l.must(record.ChainPackage, &record.Record{Type: record.TypeDelete, Version: "1.1-rc", Reason: "mistake"}, l.owner)
+	n4 := l.must(record.ChainPackage, &record.Record{Type: record.TypeDelete, Version: "1.1.0-rc", Reason: "mistake"}, l.owner)
 	l.clk.advance(state.DefaultDeleteWindow + time.Minute)
-	l.refused("delete_window_closed", record.ChainPackage, &record.Record{Type: record.TypeDelete, Version: "1.0", Reason: "mistake"}, l.owner)
+	l.refused("delete_window_closed", record.ChainPackage, &record.Record{Type: record.TypeDelete, Version: "1.0.0", Reason: "mistake"}, l.owner)
 	if l.content(digestOf(v2)) != http.StatusGone {
 		t.Fatal("deleted content is not 410")
 	}
-	if st, rr := l.meta("1.1-rc", 0); st != http.StatusGone || rr.Digest != digestOf(v2) || rr.RemovedBy != "owner" || rr.Reason != "mistake" || rr.Size != 0 {
+	if st, rr := l.meta("1.1.0-rc", 0); st != http.StatusGone || rr.Digest != digestOf(v2) || rr.RemovedBy != "owner" || rr.Reason != "mistake" || rr.Size != 0 {
 		t.Fatalf("deleted metadata: %d %+v", st, rr)
 	}
 	// The version is never reusable.
-	l.refused("version_exists", record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.1-rc", Digest: digestOf(v2),
+	l.refused("version_exists", record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.1.0-rc", Digest: digestOf(v2),
 		Size: ptr(int64(len(v2))), MediaType: "text/plain", Channel: "staged"}, l.owner)
 
-	// Tombstone 2.0 for a legal hold (451), banish 1.0 (451, bytes purged).
-	n5 := l.must(record.ChainOperator, &record.Record{Type: record.TypeTombstone, Version: "2.0", Reason: "legal-hold"}, op)
+	// Tombstone 2.0.0 for a legal hold (451), banish 1.0.0 (451, bytes purged).
+	n5 := l.must(record.ChainOperator, &record.Record{Type: record.TypeTombstone, Version: "2.0.0", Reason: "legal-hold"}, op)
 	if l.content(digestOf(v3)) != http.StatusUnavailableForLegalReasons {
 		t.Fatal("legal-hold content is not 451")
 	}
-	if st, rr := l.meta("2.0", 0); st != http.StatusUnavailableForLegalReasons || rr.Reason != "legal-hold" || rr.Digest != "" {
+	if st, rr := l.meta("2.0.0", 0); st != http.StatusUnavailableForLegalReasons || rr.Reason != "legal-hold" || rr.Digest != "" {
 		t.Fatalf("tombstoned metadata: %d %+v", st, rr)
 	}
-	n6 := l.must(record.ChainOperator, &record.Record{Type: record.TypeBanish, Version: "1.0", Reason: "legal"}, op)
+	n6 := l.must(record.ChainOperator, &record.Record{Type: record.TypeBanish, Version: "1.0.0", Reason: "legal"}, op)
 	waitFor(t, func() bool { _, err := l.env.Reg.BlobSize(context.Background(), digestOf(v1)); return err != nil })
 	if l.content(digestOf(v1)) != http.StatusUnavailableForLegalReasons {
 		t.Fatal("banished content is not 451")
@@ -272,12 +272,12 @@ func TestLifecycleAndPointInTime(t *testing.T) {
 	if st, _, _ := httpDo(t, "PUT", l.env.URL+"/api/v1/blobs/"+digestOf(v1), v1); st != http.StatusUnavailableForLegalReasons {
 		t.Fatalf("re-uploading banished content: %d", st)
 	}
-	if st, rr := l.meta("1.0", 0); st != http.StatusUnavailableForLegalReasons || rr.Status != "banished" || rr.Digest != digestOf(v1) {
+	if st, rr := l.meta("1.0.0", 0); st != http.StatusUnavailableForLegalReasons || rr.Status != "banished" || rr.Digest != digestOf(v1) {
 		t.Fatalf("banished metadata: %d %+v", st, rr)
 	}
-	l.refused("invalid_transition", record.ChainOperator, &record.Record{Type: record.TypeUnyank, Actor: "operator", Version: "1.0"}, op)
-	// The operator unyanks 3.0: it is published and latest again.
-	l.must(record.ChainOperator, &record.Record{Type: record.TypeUnyank, Actor: "operator", Version: "3.0"}, op)
+	l.refused("invalid_transition", record.ChainOperator, &record.Record{Type: record.TypeUnyank, Actor: "operator", Version: "1.0.0"}, op)
+	// The operator unyanks 3.0.0: it is published and latest again.
+	l.must(record.ChainOperator, &record.Record{Type: record.TypeUnyank, Actor: "operator", Version: "3.0.0"}, op)
 
 	// The same questions at earlier tree sizes get the earlier answers.
 	for _, c := range []struct {
@@ -285,26 +285,26 @@ func TestLifecycleAndPointInTime(t *testing.T) {
 		latest string
 		all    string
 	}{
-		{n1, "3.0", "1.0=published 1.1-rc=staged 2.0=published 3.0=published"},
-		{n2, "2.0", "1.0=published 1.1-rc=staged 2.0=published 3.0=yanked"},
-		{n3, "1.0", "1.0=published 1.1-rc=staged 2.0=yanked 3.0=yanked"},
-		{n4, "1.0", "1.0=published 1.1-rc=deleted 2.0=yanked 3.0=yanked"},
-		{n5, "1.0", "1.0=published 1.1-rc=deleted 2.0=tombstoned 3.0=yanked"},
-		{n6, "", "1.0=banished 1.1-rc=deleted 2.0=tombstoned 3.0=yanked"},
-		{0, "3.0", "1.0=banished 1.1-rc=deleted 2.0=tombstoned 3.0=published"},
+		{n1, "3.0.0", "1.0.0=published 1.1.0-rc=staged 2.0.0=published 3.0.0=published"},
+		{n2, "2.0.0", "1.0.0=published 1.1.0-rc=staged 2.0.0=published 3.0.0=yanked"},
+		{n3, "1.0.0", "1.0.0=published 1.1.0-rc=staged 2.0.0=yanked 3.0.0=yanked"},
+		{n4, "1.0.0", "1.0.0=published 1.1.0-rc=deleted 2.0.0=yanked 3.0.0=yanked"},
+		{n5, "1.0.0", "1.0.0=published 1.1.0-rc=deleted 2.0.0=tombstoned 3.0.0=yanked"},
+		{n6, "", "1.0.0=banished 1.1.0-rc=deleted 2.0.0=tombstoned 3.0.0=yanked"},
+		{0, "3.0.0", "1.0.0=banished 1.1.0-rc=deleted 2.0.0=tombstoned 3.0.0=published"},
 	} {
 		p := l.pkgAt(c.at, "all")
 		if p.Latest != c.latest || versions(p) != c.all {
 			t.Errorf("at %d: latest %q, %s; want %q, %s", c.at, p.Latest, versions(p), c.latest, c.all)
 		}
 	}
-	if st, rr := l.meta("1.0", n1); st != 200 || rr.Status != "published" || rr.TreeSize != n1 {
-		t.Fatalf("1.0 at %d: %d %+v", n1, st, rr)
+	if st, rr := l.meta("1.0.0", n1); st != 200 || rr.Status != "published" || rr.TreeSize != n1 {
+		t.Fatalf("1.0.0 at %d: %d %+v", n1, st, rr)
 	}
 	// asof= a time between two writes answers like at= the size then.
 	cps, _ := l.env.Store.Checkpoints(context.Background(), n2, 1)
 	pa, _, err := l.c.Package(context.Background(), l.pkg, client.At{Time: cps[0].Time, Include: "all"})
-	if err != nil || versions(pa) != "1.0=published 1.1-rc=staged 2.0=published 3.0=yanked" {
+	if err != nil || versions(pa) != "1.0.0=published 1.1.0-rc=staged 2.0.0=published 3.0.0=yanked" {
 		t.Fatalf("asof: %v %s", err, versions(pa))
 	}
 	// Asking about a package before it existed: 404.
@@ -355,8 +355,8 @@ func TestAuditFindsForbiddenTransition(t *testing.T) {
 	ctx := context.Background()
 	v1 := []byte("one")
 	l.upload(v1)
-	l.release("1.0", v1, "published", l.owner)
-	l.must(record.ChainOperator, &record.Record{Type: record.TypeYank, Actor: "operator", Version: "1.0", Reason: "malware"}, l.env.Operator)
+	l.release("1.0.0", v1, "published", l.owner)
+	l.must(record.ChainOperator, &record.Record{Type: record.TypeYank, Actor: "operator", Version: "1.0.0", Reason: "malware"}, l.env.Operator)
 	home := t.TempDir()
 	auditOnce := func() *audit.Report {
 		rep, err := audit.Run(ctx, audit.Options{Client: l.env.ClientAt(home), LogURL: l.env.URL, Compare: true,
@@ -371,7 +371,7 @@ func TestAuditFindsForbiddenTransition(t *testing.T) {
 	}
 
 	p, _, _ := l.c.Package(ctx, l.pkg, client.At{})
-	bad := sign(t, &record.Record{Type: record.TypeUnyank, Package: l.pkg, Prev: p.Head, Version: "1.0"}, l.owner)
+	bad := sign(t, &record.Record{Type: record.TypeUnyank, Package: l.pkg, Prev: p.Head, Version: "1.0.0"}, l.owner)
 	b, _ := json.Marshal(bad.Envelope)
 	env, payload, err := record.ParseEnvelope(b)
 	if err != nil {
@@ -389,7 +389,7 @@ func TestAuditFindsForbiddenTransition(t *testing.T) {
 			return err
 		}
 		badIndex = h.Sequenced
-		return tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: e.Time, Kind: "record", Type: "unyank", Package: l.pkg, Version: "1.0"}, nil, nil)
+		return tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: e.Time, Kind: "record", Type: "unyank", Package: l.pkg, Version: "1.0.0"}, nil, nil)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -429,20 +429,20 @@ func TestContentMonitor(t *testing.T) {
 		return l.write(record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: v, Digest: digestOf(b), Size: ptr(int64(len(b))),
 			MediaType: "application/gzip", Channel: channel, URL: origin.URL + path}, l.owner)
 	}
-	if _, err := link("1.0", "/a.tgz", "published"); err != nil {
+	if _, err := link("1.0.0", "/a.tgz", "published"); err != nil {
 		t.Fatal(err)
 	}
-	if st, rr := l.meta("1.0", 0); st != 200 || !rr.Content.Verified {
+	if st, rr := l.meta("1.0.0", 0); st != 200 || !rr.Content.Verified {
 		t.Fatalf("linked release: %d %+v", st, rr)
 	}
 	// A staged linked release may stay unverified: it is not fetched.
 	mu.Lock()
 	served["/c.tgz"] = []byte("linked c")
 	mu.Unlock()
-	if _, err := link("2.0-rc", "/c.tgz", "staged"); err != nil {
+	if _, err := link("2.0.0-rc", "/c.tgz", "staged"); err != nil {
 		t.Fatal(err)
 	}
-	if _, rr := l.meta("2.0-rc", 0); rr.Content.Verified {
+	if _, rr := l.meta("2.0.0-rc", 0); rr.Content.Verified {
 		t.Fatal("staged linked content was fetched")
 	}
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -458,14 +458,14 @@ func TestContentMonitor(t *testing.T) {
 	mu.Lock()
 	served["/c.tgz"] = []byte("tampered")
 	mu.Unlock()
-	if _, err := l.write(record.ChainPackage, &record.Record{Type: record.TypePromote, Version: "2.0-rc"}, l.owner); !client.IsCode(err, "content_mismatch") {
+	if _, err := l.write(record.ChainPackage, &record.Record{Type: record.TypePromote, Version: "2.0.0-rc"}, l.owner); !client.IsCode(err, "content_mismatch") {
 		t.Fatalf("promote of changed content: %v", err)
 	}
 	// Linking content that does not match is refused.
 	mu.Lock()
 	served["/b.tgz"] = []byte("not what was hashed")
 	mu.Unlock()
-	if _, err := l.write(record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.5", Digest: digestOf([]byte("linked b")),
+	if _, err := l.write(record.ChainPackage, &record.Record{Type: record.TypeRelease, Version: "1.5.0", Digest: digestOf([]byte("linked b")),
 		Size: ptr(int64(8)), MediaType: "application/gzip", Channel: "published", URL: origin.URL + "/b.tgz"}, l.owner); !client.IsCode(err, "content_mismatch") {
 		t.Fatalf("mismatched link: %v", err)
 	}
@@ -477,11 +477,11 @@ func TestContentMonitor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Tombstoned) != 1 || rep.Tombstoned[0] != "acme/widget@1.0" {
+	if len(rep.Tombstoned) != 1 || rep.Tombstoned[0] != "acme/widget@1.0.0" {
 		t.Fatalf("monitor: %+v", rep)
 	}
-	waitFor(t, func() bool { st, _ := l.meta("1.0", 0); return st == http.StatusGone })
-	if _, rr := l.meta("1.0", 0); rr.Status != "tombstoned" || rr.Reason != "integrity" {
+	waitFor(t, func() bool { st, _ := l.meta("1.0.0", 0); return st == http.StatusGone })
+	if _, rr := l.meta("1.0.0", 0); rr.Status != "tombstoned" || rr.Reason != "integrity" {
 		t.Fatalf("after the monitor: %+v", rr)
 	}
 	// Uploads are verified: a wrong digest stores nothing.
