@@ -144,7 +144,7 @@ func (c *Client) Attestation(ctx context.Context, index uint64, cp *translog.Che
 	if err := e.Verify(ids.Lookup(ctx)); err != nil {
 		return nil, fmt.Errorf("attestation %d: %w", index, err)
 	}
-	out.Statement, out.Predicate, out.Verified = payload, e.Statement.Predicate, true
+	out.Statement, out.Predicate, out.Verified = payload, e.Statement.Predicate(), true
 	return out, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	attestation "github.com/in-toto/attestation/go/v1"
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -31,24 +32,64 @@ type Statement struct {
 	// Subjects are the statement's sha256 subject digests, "sha256:<hex>",
 	// sorted and without duplicates. Subjects with other algorithms only
 	// are ignored.
-	Subjects  []string
-	Predicate map[string]any
+	Subjects []string
+	// RawPredicate is the predicate object's JSON, as signed. Predicate
+	// decodes it when it is needed: most predicates are only stored, and a
+	// large one costs many times its size once decoded.
+	RawPredicate json.RawMessage
+
+	once sync.Once
+	pred map[string]any
 }
 
-// ParseStatement parses and validates an in-toto Statement v1 with the
-// in-toto attestation library.
+// Predicate returns the predicate, decoded (once). A predicate that
+// encoding/json cannot hold (a number beyond float64) decodes to nil.
+func (s *Statement) Predicate() map[string]any {
+	s.once.Do(func() {
+		var m map[string]any
+		if json.Unmarshal(s.RawPredicate, &m) == nil {
+			s.pred = m
+		}
+	})
+	return s.pred
+}
+
+// statementJSON is the top level of an in-toto Statement, with the
+// subjects and the predicate left undecoded.
+type statementJSON struct {
+	Type          string          `json:"_type"`
+	Subject       json.RawMessage `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+// ParseStatement parses and validates an in-toto Statement v1. The
+// statement's frame (type, subjects, predicate type) is validated by the
+// in-toto attestation library; the predicate must be a JSON object and is
+// kept as it is (see Statement.Predicate), so that parsing costs little
+// more memory than the statement's own bytes.
 func ParseStatement(payload []byte) (*Statement, error) {
 	if err := checkJSON(payload); err != nil {
 		return nil, syntaxf("statement: %v", err)
 	}
+	var sj statementJSON
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&sj); err != nil {
+		return nil, syntaxf("statement is not an in-toto Statement: %v", err)
+	}
+	if len(sj.Predicate) == 0 || sj.Predicate[0] != '{' {
+		return nil, syntaxf("statement: %v", attestation.ErrPredicateRequired)
+	}
+	frame, _ := json.Marshal(map[string]any{"_type": sj.Type, "subject": sj.Subject, "predicateType": sj.PredicateType, "predicate": struct{}{}})
 	var st attestation.Statement
-	if err := protojson.Unmarshal(payload, &st); err != nil {
+	if err := protojson.Unmarshal(frame, &st); err != nil {
 		return nil, syntaxf("statement is not an in-toto Statement: %v", err)
 	}
 	if err := st.Validate(); err != nil {
 		return nil, syntaxf("statement: %v", err)
 	}
-	out := &Statement{PredicateType: st.GetPredicateType(), Predicate: st.GetPredicate().AsMap()}
+	out := &Statement{PredicateType: st.GetPredicateType(), RawPredicate: sj.Predicate}
 	if err := ValidatePredicateType(out.PredicateType); err != nil {
 		return nil, syntaxf("statement: %v", err)
 	}
@@ -176,27 +217,34 @@ func (a *AttestationRef) DedupKey() string {
 
 // NewAttestationEntry builds the entry for an in-toto envelope (canonical,
 // see CanonicalEnvelope) whose signature i was made by the registered key
-// signers[i]. The signatures are checked by Verify.
-func NewAttestationEntry(env *dsse.Envelope, payload []byte, signers []string) (*Entry, error) {
+// signers[i], whose public key lookup finds. Every signature is checked
+// before the statement is parsed, so a statement nobody registered signed
+// costs no more than its signature checks; the entry comes back verified.
+func NewAttestationEntry(env *dsse.Envelope, payload []byte, signers []string, lookup KeyLookup) (*Entry, error) {
 	if env.PayloadType != InTotoPayloadType {
 		return nil, syntaxf("payloadType %q is not an in-toto statement (%s)", env.PayloadType, InTotoPayloadType)
+	}
+	if len(signers) != len(env.Signatures) {
+		return nil, syntaxf("every signature needs a signer")
+	}
+	e := &Entry{Envelope: env, Payload: payload, Attestation: &AttestationRef{Signatures: make([]AttestSigRef, len(signers))}}
+	for i, s := range env.Signatures {
+		e.Attestation.Signatures[i] = AttestSigRef{KeyID: s.KeyID, Sig: s.Sig, Signer: signers[i]}
+	}
+	if err := e.Verify(lookup); err != nil {
+		return nil, err
 	}
 	st, err := ParseStatement(payload)
 	if err != nil {
 		return nil, err
 	}
-	if len(signers) != len(env.Signatures) {
-		return nil, syntaxf("every signature needs a signer")
-	}
-	ref := &AttestationRef{PayloadType: env.PayloadType, PayloadDigest: Digest(payload), PayloadSize: int64(len(payload)),
-		PredicateType: st.PredicateType, Subjects: st.Subjects}
-	for i, s := range env.Signatures {
-		ref.Signatures = append(ref.Signatures, AttestSigRef{KeyID: s.KeyID, Sig: s.Sig, Signer: signers[i]})
-	}
+	ref := e.Attestation
+	ref.PayloadType, ref.PayloadDigest, ref.PayloadSize = env.PayloadType, Digest(payload), int64(len(payload))
+	ref.PredicateType, ref.Subjects = st.PredicateType, st.Subjects
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Entry{Envelope: env, Payload: payload, Attestation: ref, Statement: st}
+	e.Statement = st
 	leaf, err := e.Leaf(e.Time)
 	if err != nil {
 		return nil, err

@@ -37,9 +37,15 @@ func CanonicalEnvelope(env *dsse.Envelope) (*dsse.Envelope, []byte, error) {
 	if len(env.PayloadType) > 256 {
 		return nil, nil, syntaxf("envelope: payloadType is too long")
 	}
-	payload, err := env.DecodeB64Payload()
+	// A payload in standard base64 already is kept as it is; one in
+	// another encoding is re-encoded.
+	canonical := env.Payload
+	payload, err := base64.StdEncoding.Strict().DecodeString(env.Payload)
 	if err != nil {
-		return nil, nil, syntaxf("envelope: payload is not base64")
+		if payload, err = env.DecodeB64Payload(); err != nil {
+			return nil, nil, syntaxf("envelope: payload is not base64")
+		}
+		canonical = base64.StdEncoding.EncodeToString(payload)
 	}
 	if len(env.Signatures) == 0 {
 		return nil, nil, syntaxf("envelope: no signatures")
@@ -49,7 +55,7 @@ func CanonicalEnvelope(env *dsse.Envelope) (*dsse.Envelope, []byte, error) {
 	}
 	out := &dsse.Envelope{
 		PayloadType: env.PayloadType,
-		Payload:     base64.StdEncoding.EncodeToString(payload),
+		Payload:     canonical,
 		Signatures:  make([]dsse.Signature, len(env.Signatures)),
 	}
 	for i, s := range env.Signatures {

@@ -67,18 +67,17 @@ func (r *Registry) appendAttestation(ctx context.Context, env *dsse.Envelope, pa
 	if err != nil {
 		return Receipt{}, err
 	}
-	e, err := record.NewAttestationEntry(env, payload, signers)
+	e, err := record.NewAttestationEntry(env, payload, signers, r.lookupKey(ctx))
 	if err != nil {
-		return Receipt{}, asRefusal(err)
-	}
-	if err := predicate.Validate(e.Statement.PredicateType, e.Statement.Predicate); err != nil {
-		return Receipt{}, &state.Refusal{Code: state.CodeMalformed, Msg: err.Error()}
-	}
-	if err := e.Verify(r.lookupKey(ctx)); err != nil {
-		if rf, ok := state.AsRefusal(refusalOf(err)); ok {
+		if rf, ok := state.AsRefusal(asRefusal(err)); ok {
 			return Receipt{}, rf
 		}
 		return Receipt{}, &UnavailableError{err}
+	}
+	if predicate.Known(e.Statement.PredicateType) {
+		if err := predicate.Validate(e.Statement.PredicateType, e.Statement.Predicate()); err != nil {
+			return Receipt{}, &state.Refusal{Code: state.CodeMalformed, Msg: err.Error()}
+		}
 	}
 	// The statement (e.Payload) is kept off the log, in the store's
 	// statements table, written in the same transaction as the entry.

@@ -147,8 +147,8 @@ func (qc *queryCtx) loadStatements(ctx context.Context, rows []*store.EntryRow, 
 		digest[row.Index] = row.PayloadDigest
 	}
 	for idx, b := range bodies {
-		if record.Digest(b) != digest[idx] {
-			continue // reported as corrupt when the item is built
+		if record.Digest(b) != digest[idx] || len(b) > maxCachedStatement {
+			continue // corrupt ones are reported when the item is built
 		}
 		st, err := record.ParseStatement(b)
 		if err != nil {
@@ -158,6 +158,10 @@ func (qc *queryCtx) loadStatements(ctx context.Context, rows []*store.EntryRow, 
 	}
 	return nil
 }
+
+// maxCachedStatement is the largest statement kept parsed in the cache:
+// the cache holds thousands, so large ones are parsed again when needed.
+const maxCachedStatement = 64 << 10
 
 // release returns the effective state of one release at the query's size.
 func (qc *queryCtx) release(ctx context.Context, pkg, ver string) ([]ReleaseRef, error) {
@@ -232,8 +236,8 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *QueryReq
 		}
 		it.Erased = erased
 		if st != nil {
-			it.Predicate = st.Predicate
-			it.Fields = predicate.Fields(st.PredicateType, st.Predicate)
+			it.Predicate = st.Predicate()
+			it.Fields = predicate.Fields(st.PredicateType, it.Predicate)
 		}
 	}
 	if req.Where != nil {
@@ -294,7 +298,9 @@ func (r *Registry) statement(ctx context.Context, idx uint64, ref *record.Attest
 	if err != nil {
 		return nil, false, err
 	}
-	r.statements.Add(idx, st)
+	if len(body) <= maxCachedStatement {
+		r.statements.Add(idx, st)
+	}
 	return st, false, nil
 }
 

@@ -188,6 +188,9 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	return r, nil
 }
 
+// MaxBlobSize returns the content size limit.
+func (r *Registry) MaxBlobSize() int64 { return r.cfg.MaxBlobSize }
+
 // MaxAttestationSize returns the statement size limit.
 func (r *Registry) MaxAttestationSize() int64 { return r.cfg.MaxAttestationSize }
 

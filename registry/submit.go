@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,39 +26,45 @@ type Submission struct {
 	attPayload []byte
 }
 
-// wrapper is the JSON body that carries an envelope with off-log data.
-type wrapper struct {
+// body is either shape of a submission's JSON: a wrapper that carries an
+// envelope with off-log data, or a bare DSSE envelope. Decoding both at
+// once reads a large body once.
+type body struct {
 	Envelope json.RawMessage `json:"envelope"`
 	Note     *string         `json:"note,omitempty"`
 	Profile  json.RawMessage `json:"profile,omitempty"`
 	Salt     string          `json:"salt,omitempty"`
+
+	PayloadType string           `json:"payloadType"`
+	Payload     string           `json:"payload"`
+	Signatures  []dsse.Signature `json:"signatures"`
 }
 
 // ParseSubmission parses the body of POST /api/v1/entries: either a bare
 // DSSE envelope (a record, or an in-toto attestation), or a wrapper
 // {"envelope": ..., "note": "...", "profile": {...}, "salt": "..."} that
 // carries the off-log data a record refers to.
-func ParseSubmission(body []byte, maxAttestation int64) (*Submission, error) {
-	envJSON := body
-	var w wrapper
-	var probe struct {
-		Envelope json.RawMessage `json:"envelope"`
+func ParseSubmission(raw []byte, maxAttestation int64) (*Submission, error) {
+	var w body
+	if err := record.UnmarshalStrict(raw, &w); err != nil {
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: " + err.Error() +
+			" (send a DSSE envelope, or {\"envelope\": ..., \"note\": ..., \"profile\": ..., \"salt\": ...})"}
 	}
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "body is not a JSON object: " + err.Error()}
-	}
-	if probe.Envelope != nil {
-		d := json.NewDecoder(bytes.NewReader(body))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&w); err != nil {
-			return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: " + err.Error()}
+	var env *dsse.Envelope
+	var payload []byte
+	var err error
+	if w.Envelope != nil {
+		if w.PayloadType != "" || w.Payload != "" || w.Signatures != nil {
+			return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: give either an envelope or the envelope's fields, not both"}
 		}
-		if w.Envelope == nil {
-			return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: envelope is required"}
+		env, payload, err = record.ParseEnvelope(w.Envelope)
+	} else {
+		if w.Note != nil || w.Profile != nil || w.Salt != "" {
+			return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: off-log data (note, profile, salt) comes with an envelope field"}
 		}
-		envJSON = w.Envelope
+		env, payload, err = record.CanonicalEnvelope(&dsse.Envelope{PayloadType: w.PayloadType, Payload: w.Payload, Signatures: w.Signatures})
 	}
-	env, payload, err := record.ParseEnvelope(envJSON)
+	w.Payload = ""
 	if err != nil {
 		return nil, asRefusal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
@@ -60,6 +61,7 @@ func classify(err error) (int, string, string) {
 	var inv *registry.InvalidError
 	var un *registry.UnavailableError
 	var mb *http.MaxBytesError
+	var be *query.BudgetError
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.code, he.msg
@@ -75,18 +77,40 @@ func classify(err error) (int, string, string) {
 		return http.StatusNotFound, "not_found", err.Error()
 	case errors.As(err, &mb):
 		return http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit of " + itoa(mb.Limit) + " bytes"
+	case errors.As(err, &be):
+		return http.StatusUnprocessableEntity, "where_too_expensive", be.Error()
 	case errors.As(err, &un):
 		return http.StatusServiceUnavailable, "unavailable", un.Error()
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "timeout", "the request was cancelled or timed out"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "timeout", "the request took longer than the registry allows; narrow it, or retry"
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "timeout", "the request was cancelled"
 	}
 	return http.StatusInternalServerError, "internal", "internal error"
 }
 
+// statusClientGone is logged for requests whose client left before the
+// answer (nginx's convention); it is never sent.
+const statusClientGone = 499
+
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	if errors.Is(err, errClientGone) || !errors.As(err, &he) && r.Context().Err() == context.Canceled {
+		// Nobody is there to read an answer: log it as the client's
+		// doing, and drop the connection rather than answer.
+		s.log.Info("client went away", "method", r.Method, "path", r.URL.Path, "status", statusClientGone)
+		panic(http.ErrAbortHandler)
+	}
 	st, code, msg := classify(err)
-	if st >= 500 {
+	switch {
+	case st == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", retryAfter)
+		s.log.Warn("request not served", "method", r.Method, "path", r.URL.Path, "status", st, "err", err)
+	case st >= 500:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", st, "err", err)
+	}
+	if st == http.StatusRequestTimeout || st == http.StatusRequestEntityTooLarge {
+		w.Header().Set("Connection", "close")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

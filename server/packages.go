@@ -231,7 +231,18 @@ func (s *Server) putBlob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.reg.PutBlob(r.Context(), d, r.Body)
+	// Content streams to the blob store; an S3 store holds up to 8 MiB of
+	// it in memory, which is what the upload is charged.
+	held := int64(8 << 20)
+	if r.ContentLength >= 0 {
+		held = min(r.ContentLength, held)
+	}
+	release, err := s.admit.reserve(r.Context(), held)
+	if err != nil {
+		return err
+	}
+	defer release()
+	n, err := s.reg.PutBlob(r.Context(), d, s.bodyReader(w, r, s.reg.MaxBlobSize()))
 	var mm *blob.MismatchError
 	var tl *blob.TooLargeError
 	switch {
@@ -275,6 +286,7 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer b.Close()
+	s.setWriteDeadline(w, b.Size())
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("ETag", `"`+d+`"`)

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -105,6 +104,12 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.Include, err = include(r); err != nil {
 		return err
+	}
+	if q.Get("include") == "" && (f.Type != "" || f.Version != "") {
+		// A filter the user asked for is not hidden by the default: the
+		// yanks of a package, or everything about one version, are shown
+		// whatever state their releases are in now.
+		req.Include = state.IncludeAll
 	}
 	switch q.Get("order") {
 	case "", "desc", "newest":
@@ -214,10 +219,11 @@ func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) postAdmin(w http.ResponseWriter, r *http.Request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	body, release, err := s.readBody(w, r, 64<<10)
 	if err != nil {
 		return err
 	}
+	defer release()
 	out, err := s.reg.Admin(r.Context(), body)
 	if err != nil {
 		return err

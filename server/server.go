@@ -18,6 +18,7 @@ import (
 
 	"github.com/transparency-dev/tessera/api/layout"
 	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/registry"
@@ -43,18 +44,24 @@ const MaxWait = 30 * time.Second
 type Config struct {
 	Registry *registry.Registry
 	Logger   *slog.Logger
+	// Limits bound the cost of requests (zero fields: defaults).
+	Limits Limits
 }
 
 // Server serves the registry over HTTP.
 type Server struct {
-	reg *registry.Registry
-	log *slog.Logger
-	mux *http.ServeMux
+	reg    *registry.Registry
+	log    *slog.Logger
+	mux    *http.ServeMux
+	limits Limits
+	admit  *admission
 }
 
 // New returns a server for a registry.
 func New(cfg Config) *Server {
-	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux()}
+	l := cfg.Limits.withDefaults()
+	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limits: l,
+		admit: &admission{sem: semaphore.NewWeighted(l.MaxInflight), max: l.MaxInflight, wait: l.MaxWait}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -123,9 +130,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// handle adapts an error-returning handler.
+// handle adapts an error-returning handler. Every answer gets the write
+// deadline of the limits; reads also get the request timeout.
 func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		s.setWriteDeadline(w, 0)
+		if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/api/v1/blobs/") {
+			ctx, cancel := context.WithTimeout(r.Context(), s.limits.RequestTimeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
 		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
 			s.writeError(w, r, badRequest("malformed query string: "+err.Error()))
 			return
@@ -272,11 +286,13 @@ func (s *Server) postEntry(w http.ResponseWriter, r *http.Request) error {
 		wait = b
 	}
 	limit := max(int64(MaxEntryBody), s.reg.MaxAttestationSize()/3*4+MaxEntryBody)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, release, err := s.readBody(w, r, limit)
 	if err != nil {
 		return err
 	}
 	rc, err := s.reg.Submit(r.Context(), body, r.URL.Query()["signer"])
+	body = nil
+	release()
 	if err != nil {
 		return err
 	}
@@ -308,9 +324,12 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("entry index must be a non-negative integer")
 	}
-	size, _, err := uintParam(r, "size")
+	size, given, err := uintParam(r, "size")
 	if err != nil {
 		return err
+	}
+	if given && size == 0 {
+		return badRequest("size must be a tree size of at least 1 (leave it out for the latest checkpoint)")
 	}
 	e, err := s.reg.Entry(r.Context(), idx, size)
 	if err != nil {

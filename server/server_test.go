@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -31,7 +32,8 @@ func do(t *testing.T, method, url string, body []byte) (int, []byte, http.Header
 // TestHostileRequests sends malformed, oversized and tricky requests: each
 // gets a 4xx with a JSON error naming the problem, never a 5xx.
 func TestHostileRequests(t *testing.T) {
-	env := testreg.Start(t, testreg.Options{})
+	var logs logLines
+	env := testreg.Start(t, testreg.Options{Logger: logs.logger()})
 	k := env.Key(keys.Ed25519)
 	good, _ := record.SignRecord(&record.Record{Type: record.TypeCreate, Package: "a/b", Owners: []string{k.ID()}, Time: "2026-01-01T00:00:00Z"}, k)
 	goodJSON, _ := json.Marshal(good)
@@ -65,6 +67,11 @@ func TestHostileRequests(t *testing.T) {
 		{"entry huge", "GET", "/api/v1/entries/99999999999999999999999", nil, 400, "bad_request"},
 		{"entry beyond log", "GET", "/api/v1/entries/1000", nil, 404, "not_found"},
 		{"entry size beyond", "GET", "/api/v1/entries/0?size=1000", nil, 400, "bad_request"},
+		{"entry size zero", "GET", "/api/v1/entries/0?size=0", nil, 400, "bad_request"},
+		{"entry with a capitalised field", "POST", "/api/v1/entries", bytes.Replace(goodJSON, []byte(`"payloadType"`), []byte(`"PayloadType"`), 1), 400, "malformed"},
+		{"query where too costly", "GET", "/api/v1/query?where=" + url.QueryEscape("[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20].all(a, [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20].all(b, [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20].all(c, [1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20].all(d, a+b+c+d > 0))))"), nil, 422, "where_too_expensive"},
+		{"query since the dawn of time", "GET", "/api/v1/query?since=0001-01-02T00:00:00Z", nil, 200, ""},
+		{"query until the end of time", "GET", "/api/v1/query?until=9999-12-31T23:59:59Z", nil, 200, ""},
 		{"entry not in size", "GET", "/api/v1/entries/1?size=1", nil, 400, "bad_request"},
 		{"consistency no from", "GET", "/api/v1/proof/consistency", nil, 400, "bad_request"},
 		{"consistency reversed", "GET", "/api/v1/proof/consistency?from=2&to=1", nil, 400, "bad_request"},
@@ -138,6 +145,7 @@ func TestHostileRequests(t *testing.T) {
 	if st, _, _ := do(t, "POST", env.URL+"/api/v1/entries", goodJSON); st != 409 {
 		t.Fatalf("replay: %d", st)
 	}
+	logs.noErrors(t)
 }
 
 func TestTileHeaders(t *testing.T) {

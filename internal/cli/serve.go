@@ -10,6 +10,7 @@ import (
 	_ "net/http/pprof" // served only on --debug-addr
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,6 +37,8 @@ type serveFlags struct {
 	db           string
 	blobs        string
 	newLog       bool
+	maxInflight  int64
+	maxConns     int
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -74,6 +77,8 @@ integrates and signs checkpoints. See docs/operating.md.`,
 	fl.StringVar(&f.blobs, "blobs", "", "blob store: empty for <data>/blobs, a directory, or s3://BUCKET?endpoint=HOST:PORT&region=R&secure=false (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	fl.Int64Var(&f.maxAttest, "max-attestation-size", 16<<20, "largest attestation statement accepted, in bytes")
+	fl.Int64Var(&f.maxInflight, "max-inflight-memory", 512<<20, "memory that request bodies being checked may hold together, in bytes; more requests wait briefly, then get 503 with Retry-After")
+	fl.IntVar(&f.maxConns, "max-connections", 4096, "most open client connections; more wait to be accepted")
 	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
 	return cmd
 }
@@ -104,8 +109,13 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return err
 	}
 	defer st.Close()
-	if f.maxBlobSize <= 0 || f.maxAttest <= 0 {
-		return errors.New("--max-blob-size and --max-attestation-size must be positive")
+	if f.maxBlobSize <= 0 || f.maxAttest <= 0 || f.maxInflight <= 0 || f.maxConns <= 0 {
+		return errors.New("--max-blob-size, --max-attestation-size, --max-inflight-memory and --max-connections must be positive")
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Collect garbage harder as the heap nears what the limits allow,
+		// rather than let it grow by the GC percentage past them.
+		debug.SetMemoryLimit(f.maxInflight + 256<<20)
 	}
 	blobs, err := backend.OpenBlobs(ctx, f.data, f.blobs)
 	if err != nil {
@@ -128,16 +138,13 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err := reg.EnsureOperator(readyCtx, dir.OperatorKey, f.deleteWindow); err != nil {
 		return fmt.Errorf("starting the operator chain: %w", err)
 	}
-	ln, err := net.Listen("tcp", f.addr)
+	srv := server.New(server.Config{Registry: reg, Logger: logger,
+		Limits: server.Limits{MaxInflight: f.maxInflight, MaxConns: f.maxConns}})
+	ln, err := srv.Listen(f.addr)
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           server.New(server.Config{Registry: reg, Logger: logger}),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	hs := srv.HTTPServer()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	if f.debugAddr != "" {
