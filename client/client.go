@@ -145,7 +145,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return nil, nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, nil, apiError(resp.StatusCode, b)
+		ae := apiError(resp.StatusCode, b)
+		if ae.Code == "" && strings.Contains(resp.Header.Get("Content-Type"), "html") {
+			ae.Message = fmt.Sprintf("%s answered %s with an HTML page: it is not a Vouch registry, or not at this URL (check --registry or VOUCH_REGISTRY)", c.base, resp.Status)
+		}
+		return nil, nil, ae
 	}
 	return b, resp.Header, nil
 }

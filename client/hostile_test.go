@@ -113,3 +113,39 @@ func TestAnswerWithoutCheckpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongRegistryMessages: a log key for another registry, and a server
+// that is not a registry at all, each get an error that says so.
+func TestWrongRegistryMessages(t *testing.T) {
+	skey, _, _ := translog.GenerateLogKey("example.test/other-log")
+	s, _ := translog.NewSigner(skey)
+	other, _ := translog.Sign(s, 0, [32]byte{})
+	cases := map[string]struct {
+		h    http.HandlerFunc
+		want string
+	}{
+		"another log": {func(w http.ResponseWriter, r *http.Request) { w.Write(other) },
+			`serves the log "example.test/other-log", but the trusted log key is for the log "example.test/log"`},
+		"a web site": {func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, "<!DOCTYPE html><html><body>Welcome</body></html>")
+		}, "it is not a Vouch registry"},
+		"a web site's 404": {func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(404)
+			io.WriteString(w, "<!DOCTYPE html><html><body>"+strings.Repeat("Not here. ", 100)+"</body></html>")
+		}, "answered 404 Not Found with an HTML page: it is not a Vouch registry"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := newTestClient(t, tc.h)
+			_, _, err := c.Checkpoint(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "Not here. Not here.") {
+				t.Fatalf("the page was dumped into the error: %v", err)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -25,12 +26,41 @@ func (c *Client) Checkpoint(ctx context.Context) (cp, prev *translog.Checkpoint,
 	if err != nil {
 		return nil, nil, err
 	}
-	cp, err = c.log.Open(b)
+	cp, err = c.open(b)
 	if err != nil {
 		return nil, nil, err
 	}
 	prev, err = c.adopt(ctx, cp)
 	return cp, prev, err
+}
+
+// open verifies a checkpoint's signature with the trusted log key, and
+// says, when it fails, whether the registry serves another log or is not
+// a Vouch registry at all.
+func (c *Client) open(note []byte) (*translog.Checkpoint, error) {
+	cp, err := c.log.Open(note)
+	if err == nil {
+		return cp, nil
+	}
+	first, _, _ := strings.Cut(string(note), "\n")
+	switch {
+	case !translog.LooksLikeCheckpoint(note):
+		return nil, fmt.Errorf("%s does not serve a signed checkpoint at /log/checkpoint (it answered %q): it is not a Vouch registry, or not at this URL; check --registry (VOUCH_REGISTRY)",
+			c.base, clip(first, 60))
+	case first != c.log.Origin():
+		return nil, fmt.Errorf("the registry at %s serves the log %q, but the trusted log key is for the log %q: use the log key of the registry you mean (its log.vkey), or the registry the key belongs to",
+			c.base, first, c.log.Origin())
+	}
+	return nil, fmt.Errorf("the checkpoint of %s is not signed by the trusted log key %s: %w (the registry, or something in between, is not the one this key trusts)",
+		c.log.Origin(), c.log.Key(), err)
+}
+
+// clip shortens s for an error message.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
 }
 
 // adopt verifies cp against the held checkpoint and makes it the held one.

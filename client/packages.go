@@ -49,7 +49,7 @@ func (a At) values() url.Values {
 // becomes the held checkpoint; an older one (a read at an earlier tree size)
 // must be a prefix of the held one.
 func (c *Client) VerifyCheckpoint(ctx context.Context, note string) (*translog.Checkpoint, error) {
-	cp, err := c.log.Open([]byte(note))
+	cp, err := c.open([]byte(note))
 	if err != nil {
 		return nil, err
 	}

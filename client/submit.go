@@ -84,7 +84,7 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 	if aj.Checkpoint == nil {
 		return nil, errors.New("the registry did not return a checkpoint for a waited write")
 	}
-	cp, err := c.log.Open([]byte(aj.Checkpoint.Note))
+	cp, err := c.open([]byte(aj.Checkpoint.Note))
 	if err != nil {
 		return nil, err
 	}

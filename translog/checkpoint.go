@@ -9,9 +9,11 @@ package translog
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,6 +113,26 @@ func (v *Verifier) Open(b []byte) (*Checkpoint, error) {
 	out := &Checkpoint{Origin: cp.Origin, Size: cp.Size, Note: b}
 	copy(out.Hash[:], cp.Hash)
 	return out, nil
+}
+
+// LooksLikeCheckpoint reports whether b has the shape of a signed
+// checkpoint (origin, size, root hash, a blank line, signature lines),
+// whoever signed it: to tell a log signed by another key from something
+// that is not a log at all.
+func LooksLikeCheckpoint(b []byte) bool {
+	text, sigs, ok := strings.Cut(string(b), "\n\n")
+	if !ok || !strings.HasPrefix(sigs, "— ") {
+		return false
+	}
+	lines := strings.Split(text, "\n")
+	if len(lines) < 3 || lines[0] == "" {
+		return false
+	}
+	if _, err := strconv.ParseUint(lines[1], 10, 64); err != nil {
+		return false
+	}
+	h, err := base64.StdEncoding.DecodeString(lines[2])
+	return err == nil && len(h) == tlog.HashSize
 }
 
 // NewSigner parses a note signer key ("PRIVATE+KEY+origin+...").

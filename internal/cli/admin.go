@@ -32,12 +32,17 @@ operator key is <data>/operator.key). Each is a record on the operator chain.`,
 				if err != nil {
 					return err
 				}
-				if reasons != nil && !slices.Contains(reasons, reason) {
-					return fmt.Errorf("--reason must be one of %v", reasons)
-				}
 				signers, c, err := g.signedClient()
 				if err != nil {
 					return err
+				}
+				// Who may act comes first: a key that is not an
+				// operator's learns that, not that its reason is wrong.
+				if err := requireOperator(cmd.Context(), c, signers); err != nil {
+					return err
+				}
+				if reasons != nil && !slices.Contains(reasons, reason) {
+					return fmt.Errorf("--reason must be one of %v", reasons)
 				}
 				rc, err := writeChained(cmd.Context(), c, record.ChainOperator, name, note, func(prev string) *record.Record {
 					return &record.Record{Type: typ, Prev: prev, Package: name, Version: version, Reason: reason}

@@ -233,3 +233,49 @@ deny:
 		t.Fatalf("broken policy: %v", err)
 	}
 }
+
+// TestInputUsersGetWrong: versions, confusable names, predicate types,
+// operator keys used without --as-operator or by a non-operator, and a
+// query filter that the default state filter must not hide: each gets an
+// answer that says what to do.
+func TestInputUsersGetWrong(t *testing.T) {
+	env := testreg.Start(t, testreg.Options{})
+	home, dir := t.TempDir(), t.TempDir()
+	alice := filepath.Join(dir, "alice.key")
+	mustRun(t, env, home, "key", "generate", "--out", alice)
+	mustRun(t, env, home, "identity", "register", "--key", alice)
+	mustRun(t, env, home, "package", "create", "acme/widget", "--key", alice)
+	art := filepath.Join(dir, "widget.tgz")
+	os.WriteFile(art, []byte("widget"), 0o644)
+	for _, ref := range []string{"acme/widget@../1", "acme/widget@1.0", "acme/widget@v1.0.0", "acme/widget@1.0.0+build"} {
+		if _, err := run(t, env, home, "publish", ref, art, "--key", alice); err == nil || !strings.Contains(err.Error(), "version") {
+			t.Fatalf("publish %s: %v", ref, err)
+		}
+	}
+	for _, name := range []string{"acme/wid-get", "acme/wid_get", "acme/widget.", "acme/wid..get"} {
+		_, err := run(t, env, home, "package", "create", name, "--key", alice)
+		if err == nil || name != "acme/widget." && name != "acme/wid..get" && !strings.Contains(err.Error(), "acme/widget") {
+			t.Fatalf("create %s: %v", name, err)
+		}
+	}
+	mustRun(t, env, home, "publish", "acme/widget@1.0.0", art, "--key", alice)
+	pred := filepath.Join(dir, "pred.json")
+	os.WriteFile(pred, []byte(`{"x": 1}`), 0o644)
+	if _, err := run(t, env, home, "attest", "acme/widget@1.0.0", "--predicate-type", "notauri", "--predicate", pred, "--key", alice); err == nil || !strings.Contains(err.Error(), "absolute URI") {
+		t.Fatalf("attest with a predicate type that is not a URI: %v", err)
+	}
+	op := filepath.Join(env.Dir, "operator.key")
+	_, err := run(t, env, home, "yank", "acme/widget@1.0.0", "--reason", "security", "--key", op)
+	if err == nil || !strings.Contains(err.Error(), "add --as-operator") {
+		t.Fatalf("yank with the operator key and no --as-operator: %v", err)
+	}
+	_, err = run(t, env, home, "admin", "tombstone", "acme/widget@1.0.0", "--reason", "whatever", "--key", alice)
+	if err == nil || !strings.Contains(err.Error(), "not an operator key") {
+		t.Fatalf("admin tombstone by an owner: %v", err)
+	}
+	mustRun(t, env, home, "yank", "acme/widget@1.0.0", "--reason", "security", "--key", op, "--as-operator")
+	out := mustRun(t, env, home, "--json", "query", "--package", "acme/widget", "--type", "yank")
+	if !strings.Contains(out, `"type": "yank"`) {
+		t.Fatalf("query --type yank of a yanked release found nothing:\n%s", out)
+	}
+}

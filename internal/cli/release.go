@@ -159,6 +159,11 @@ func newTransitionCmd(g *globals, typ, short, long string, needReason bool) *cob
 			rc, err := writeChained(cmd.Context(), c, chain, name, note, func(prev string) *record.Record {
 				return &record.Record{Type: typ, Actor: actor, Package: name, Prev: prev, Version: version, Reason: reason}
 			}, signers...)
+			if client.IsCode(err, "not_authorized") && !asOperator {
+				if op := operatorAmong(cmd.Context(), c, signers); op != "" {
+					return fmt.Errorf("%w\n%s is an operator key of this registry: to %s as the operator, add --as-operator", err, op, typ)
+				}
+			}
 			if err != nil {
 				return err
 			}

@@ -3,11 +3,48 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
 )
+
+// operatorAmong returns the ID of a signer that is an operator key of the
+// registry, or "".
+func operatorAmong(ctx context.Context, c *client.Client, signers []*keys.PrivateKey) string {
+	ops, err := c.Operators(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, k := range signers {
+		if slices.Contains(ops.Keys, k.ID()) {
+			return k.ID()
+		}
+	}
+	return ""
+}
+
+// requireOperator refuses, before anything else is checked, to sign an
+// operator record with keys none of which is an operator key.
+func requireOperator(ctx context.Context, c *client.Client, signers []*keys.PrivateKey) error {
+	ops, err := c.Operators(ctx)
+	if err != nil {
+		return err
+	}
+	for _, k := range signers {
+		if slices.Contains(ops.Keys, k.ID()) {
+			return nil
+		}
+	}
+	var ids []string
+	for _, k := range signers {
+		ids = append(ids, k.ID())
+	}
+	return fmt.Errorf("not authorized: %s is not an operator key of this registry (its operators are %v); operator actions are signed with an operator key (the registry's first is <data>/operator.key)",
+		strings.Join(ids, ", "), ops.Keys)
+}
 
 // writeChained writes a record that extends a chain. build receives the
 // chain's current head; if another writer extends the chain first (409

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/vouchdev/vouch/audit"
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/keys"
@@ -192,5 +195,42 @@ func TestMaximumBodiesStayUnderTheMemoryCeiling(t *testing.T) {
 	}
 	if ceiling := int64(inflight + 256<<20); peak > ceiling {
 		t.Fatalf("peak RSS %d MiB is over the ceiling of %d MiB", peak>>20, ceiling>>20)
+	}
+}
+
+// TestForeignStatementBytes: a statement written by another tool, pretty
+// printed and ending in a newline, signed with go-securesystemslib's own
+// signer, verifies in the client (vouch verify's evidence) and in the
+// audit, which both check the signed bytes, not a re-encoding.
+func TestForeignStatementBytes(t *testing.T) {
+	l := newLC(t)
+	ctx := context.Background()
+	l.upload([]byte("widget 1.0.0"))
+	l.release("1.0.0", []byte("widget 1.0.0"), "published", l.owner)
+	builder := l.env.Key(keys.Ed25519)
+	var pretty bytes.Buffer
+	json.Indent(&pretty, statement("https://slsa.dev/provenance/v1", slsa, digestOf([]byte("widget 1.0.0"))), "", "    ")
+	pretty.WriteString("\n")
+	es, err := dsse.NewEnvelopeSigner(sslibSigner(t, builder))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := es.SignPayload(ctx, record.InTotoPayloadType, pretty.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.c.Submit(ctx, &client.Submission{Envelope: env, Signers: []string{builder.ID()}}, true); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := l.env.Client().Gather(ctx, l.pkg, "1.0.0", client.At{})
+	if err != nil {
+		t.Fatalf("verifying the evidence: %v", err)
+	}
+	if len(ev.Attestations) != 1 || !ev.Attestations[0].Verified || !bytes.Equal(ev.Attestations[0].Statement, pretty.Bytes()) {
+		t.Fatalf("evidence: %+v", ev.Attestations)
+	}
+	rep, err := audit.Run(ctx, audit.Options{Client: l.env.Client(), LogURL: l.env.URL, Compare: true}, l.env.Verifier)
+	if err != nil || !rep.OK() || rep.Statements != 1 {
+		t.Fatalf("audit: %+v %v", rep, err)
 	}
 }
