@@ -88,12 +88,13 @@ func (r *Registry) appendAttestation(ctx context.Context, env *dsse.Envelope, pa
 // erased=true if it was erased. The body is checked against the digest the
 // log holds.
 func (r *Registry) Statement(ctx context.Context, idx uint64, ref *record.AttestationRef) (body []byte, erased bool, err error) {
-	b, err := r.st.Statement(ctx, idx)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, true, nil
-	}
+	got, err := r.st.StatementsOf(ctx, []uint64{idx})
 	if err != nil {
 		return nil, false, err
+	}
+	b, ok := got[idx]
+	if !ok {
+		return nil, true, nil
 	}
 	if record.Digest(b) != ref.PayloadDigest {
 		return nil, false, fmt.Errorf("stored statement of entry %d is corrupt", idx)

@@ -111,8 +111,9 @@ type SeqTx interface {
 	Integrate(oldSize uint64, build BuildCheckpoint) error
 }
 
-// Store is the registry's database.
-type Store interface {
+// Log is the storage of the log itself: entries, tree hashes, and who
+// integrates them. Writes happen only through Sequence and Integrate.
+type Log interface {
 	// Sequence runs fn in a sequencing transaction and commits it if fn
 	// returns nil. The commit is durable when Sequence returns.
 	Sequence(ctx context.Context, fn func(SeqTx) error) error
@@ -132,6 +133,17 @@ type Store interface {
 	// store, inside the transaction, so that no two checkpoints are ever
 	// signed for the same old size at once.
 	Integrate(ctx context.Context, oldSize uint64, build BuildCheckpoint) error
+	// Exclusive reports whether this process is the only writer of the
+	// store (SQLite: the data directory is locked), so that it may cache
+	// the latest state and integrate as it sequences.
+	Exclusive() bool
+	// LeadIntegration tries to become the log's single integrator. It
+	// returns ok=false if another process leads.
+	LeadIntegration(ctx context.Context) (lease Lease, ok bool, err error)
+}
+
+// Checkpoints reads the checkpoints Integrate stored.
+type Checkpoints interface {
 	// LatestCheckpoint returns the newest checkpoint, or ErrNotFound.
 	LatestCheckpoint(ctx context.Context) (*CheckpointRow, error)
 	// Checkpoints lists stored checkpoints with size >= from, oldest first,
@@ -140,24 +152,35 @@ type Store interface {
 	// CheckpointCovering returns the first checkpoint whose tree contains
 	// entry index, or ErrNotFound.
 	CheckpointCovering(ctx context.Context, index uint64) (*CheckpointRow, error)
+}
+
+// State reads state objects as of any tree size.
+type State interface {
 	// Get returns the value of a state object as of tree size size (the
 	// state after entries [0, size)), or nil if it did not exist then.
 	Get(ctx context.Context, key string, size uint64) ([]byte, error)
 	// Scan returns the state objects whose keys start with prefix and sort
 	// after after, as of tree size size, in key order, at most limit.
 	Scan(ctx context.Context, prefix string, size uint64, after string, limit int) ([]KV, error)
+}
+
+// Index answers queries over the entries.
+type Index interface {
 	// Query returns the entries matching q, in index order (descending if
 	// q.Desc), at most q.Limit.
 	Query(ctx context.Context, q *Query) ([]*EntryRow, error)
 	// SizeAt returns the number of entries whose log time is at or before t.
 	SizeAt(ctx context.Context, t time.Time) (uint64, error)
+}
+
+// Erasable holds what is kept beside the log, where it can be erased for
+// good: notes, profiles, attestation statements, and the record of
+// requests already carried out.
+type Erasable interface {
 	// OffLog returns off-log data by digest, or ErrNotFound.
 	OffLog(ctx context.Context, digest string) (*OffLog, error)
 	// DeleteOffLog erases off-log data for good.
 	DeleteOffLog(ctx context.Context, digests []string) error
-	// Statement returns the statement of the attestation at idx, or
-	// ErrNotFound if it was erased.
-	Statement(ctx context.Context, idx uint64) ([]byte, error)
 	// Statements returns the statements stored for entries [from, to),
 	// by index; erased ones are absent.
 	Statements(ctx context.Context, from, to uint64) (map[uint64][]byte, error)
@@ -166,20 +189,22 @@ type Store interface {
 	StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error)
 	// DeleteStatements erases attestation statements for good.
 	DeleteStatements(ctx context.Context, idxs []uint64) error
+	// Compact rewrites the database so that no trace of deleted data
+	// remains in its files (SQLite: VACUUM and a truncating WAL checkpoint).
+	Compact(ctx context.Context) error
 	// UseOnce records that the request with the given digest, made at t, was
 	// carried out. It reports false if it was recorded before (a replay).
 	// Records older than forget are dropped on the way.
 	UseOnce(ctx context.Context, digest string, t time.Time, forget time.Duration) (bool, error)
-	// Compact rewrites the database so that no trace of deleted data
-	// remains in its files (SQLite: VACUUM and a truncating WAL checkpoint).
-	Compact(ctx context.Context) error
-	// Exclusive reports whether this process is the only writer of the
-	// store (SQLite: the data directory is locked), so that it may cache
-	// the latest state and integrate as it sequences.
-	Exclusive() bool
-	// LeadIntegration tries to become the log's single integrator. It
-	// returns ok=false if another process leads.
-	LeadIntegration(ctx context.Context) (lease Lease, ok bool, err error)
+}
+
+// Store is a whole database: every role, in one transactional store.
+type Store interface {
+	Log
+	Checkpoints
+	State
+	Index
+	Erasable
 	// Close releases the store.
 	Close() error
 }

@@ -1,0 +1,62 @@
+package sqlstore
+
+// The checkpoints role.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/vouchdev/vouch/store"
+)
+
+type scanner interface{ Scan(...any) error }
+
+func scanCheckpoint(row scanner) (*store.CheckpointRow, error) {
+	var c store.CheckpointRow
+	var size, t int64
+	var root []byte
+	if err := row.Scan(&size, &t, &root, &c.Note); err != nil {
+		return nil, err
+	}
+	c.Size, c.Time = uint64(size), time.Unix(0, t).UTC()
+	copy(c.Root[:], root)
+	return &c, nil
+}
+
+func (db *DB) checkpoint(ctx context.Context, q string, args ...any) (*store.CheckpointRow, error) {
+	c, err := scanCheckpoint(db.r.QueryRowContext(ctx, db.d.q(q), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return c, err
+}
+
+// Checkpoints implements store.Store.
+func (db *DB) Checkpoints(ctx context.Context, from uint64, limit int) ([]*store.CheckpointRow, error) {
+	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT size, time, root, note FROM checkpoints WHERE size >= ? ORDER BY size LIMIT ?`), int64(from), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.CheckpointRow
+	for rows.Next() {
+		c, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// LatestCheckpoint implements store.Store.
+func (db *DB) LatestCheckpoint(ctx context.Context) (*store.CheckpointRow, error) {
+	return db.checkpoint(ctx, `SELECT size, time, root, note FROM checkpoints ORDER BY size DESC LIMIT 1`)
+}
+
+// CheckpointCovering implements store.Store.
+func (db *DB) CheckpointCovering(ctx context.Context, index uint64) (*store.CheckpointRow, error) {
+	return db.checkpoint(ctx, `SELECT size, time, root, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1`, int64(index))
+}

@@ -1,0 +1,95 @@
+package sqlstore
+
+// The erasable role: off-log data, statements, used requests.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/vouchdev/vouch/store"
+)
+
+// OffLog implements store.Store.
+func (db *DB) OffLog(ctx context.Context, digest string) (*store.OffLog, error) {
+	o := &store.OffLog{Digest: digest}
+	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT kind, data FROM offlog WHERE digest = ?`), digest).Scan(&o.Kind, &o.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return o, err
+}
+
+// DeleteOffLog implements store.Store.
+func (db *DB) DeleteOffLog(ctx context.Context, digests []string) error {
+	return db.execEach(ctx, `DELETE FROM offlog WHERE digest = ?`, anys(digests))
+}
+
+// Statements implements store.Store.
+func (db *DB) Statements(ctx context.Context, from, to uint64) (map[uint64][]byte, error) {
+	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, data FROM statements WHERE idx >= ? AND idx < ?`), int64(from), int64(to))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uint64][]byte{}
+	for rows.Next() {
+		var idx int64
+		var b []byte
+		if err := rows.Scan(&idx, &b); err != nil {
+			return nil, err
+		}
+		out[uint64(idx)] = b
+	}
+	return out, rows.Err()
+}
+
+// StatementsOf implements store.Store.
+func (db *DB) StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error) {
+	out := map[uint64][]byte{}
+	err := db.queryIn(ctx, db.r, `SELECT idx, data FROM statements WHERE idx IN (?)`, indexArgs(idxs), func(rows *sql.Rows) error {
+		var idx int64
+		var b []byte
+		if err := rows.Scan(&idx, &b); err != nil {
+			return err
+		}
+		out[uint64(idx)] = b
+		return nil
+	})
+	return out, err
+}
+
+// DeleteStatements implements store.Store.
+func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
+	return db.execEach(ctx, `DELETE FROM statements WHERE idx = ?`, indexArgs(idxs))
+}
+
+// UseOnce implements store.Store.
+func (db *DB) UseOnce(ctx context.Context, digest string, t time.Time, forget time.Duration) (bool, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, db.d.q(`DELETE FROM used_requests WHERE time < ?`), unixNanos(t.Add(-forget))); err != nil {
+		return false, err
+	}
+	res, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO used_requests (digest, time) VALUES (?, ?) ON CONFLICT DO NOTHING`), digest, unixNanos(t))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	return n == 1, tx.Commit()
+}
+
+// Compact implements store.Store.
+func (db *DB) Compact(ctx context.Context) error {
+	if db.d.compact == nil {
+		return nil
+	}
+	return db.d.compact(ctx, db)
+}
