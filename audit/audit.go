@@ -100,7 +100,7 @@ type auditor struct {
 	mem      *state.Memory
 	rng      *compact.Range
 	rf       *compact.RangeFactory
-	keyCache sync.Map // key ID -> *keys.PublicKey, for parallel verification
+	keys     *state.KeyCache // parsed keys of registered identities, for parallel verification
 	lastTime time.Time
 	// statements and erased count attestations checked with and without
 	// their statement.
@@ -115,7 +115,8 @@ func Run(ctx context.Context, o Options, v *translog.Verifier) (*Report, error) 
 	if o.HTTPClient == nil {
 		o.HTTPClient = http.DefaultClient
 	}
-	a := &auditor{o: o, v: v, mem: state.NewMemory(), rf: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}}
+	a := &auditor{o: o, v: v, mem: state.NewMemory(), rf: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren},
+		keys: state.NewKeyCache(1 << 20)}
 	a.rng = a.rf.NewEmptyRange(0)
 	start := time.Now()
 	cp, _, err := o.Client.Checkpoint(ctx)
@@ -202,9 +203,7 @@ func (a *auditor) resume(ctx context.Context, cp *translog.Checkpoint) (uint64, 
 	}
 	a.rng, a.mem, a.lastTime = rng, s.State, s.LastTime
 	for _, id := range a.mem.Identities {
-		if p, err := state.ParseKey(id); err == nil {
-			a.keyCache.Store(id.KeyID, p)
-		}
+		a.keys.Parse(id)
 	}
 	return s.Size, nil
 }
@@ -293,7 +292,7 @@ func (a *auditor) apply(idx uint64, e *record.Entry) *Violation {
 		return &Violation{Index: idx, Code: "time_backwards", Reason: fmt.Sprintf("log time %s is before the previous entry's %s", e.Time, a.lastTime)}
 	}
 	a.lastTime = e.Time
-	c, err := state.Apply(a.mem, e, state.Env{Index: idx, Time: e.Time})
+	c, err := state.Apply(a.mem, e, state.Env{Index: idx, Time: e.Time, Keys: a.keys})
 	if err != nil {
 		if rf, ok := state.AsRefusal(err); ok {
 			return &Violation{Index: idx, Code: string(rf.Code), Reason: rf.Msg}
@@ -302,9 +301,7 @@ func (a *auditor) apply(idx uint64, e *record.Entry) *Violation {
 	}
 	a.mem.Commit(c, idx)
 	for _, id := range c.Identities {
-		if p, err := state.ParseKey(id); err == nil {
-			a.keyCache.Store(id.KeyID, p)
-		}
+		a.keys.Parse(id)
 	}
 	return nil
 }
@@ -409,8 +406,8 @@ func (a *auditor) attachStatements(ctx context.Context, b *bundle) error {
 }
 
 func (a *auditor) cachedKey(id string) (*keys.PublicKey, error) {
-	if p, ok := a.keyCache.Load(id); ok {
-		return p.(*keys.PublicKey), nil
+	if p, ok := a.keys.Get(id); ok {
+		return p, nil
 	}
 	return nil, errNotYet
 }

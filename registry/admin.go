@@ -25,7 +25,7 @@ const adminWindow = 10 * time.Minute
 func (r *Registry) Admin(ctx context.Context, body []byte) (any, error) {
 	env, payload, err := record.ParseEnvelope(body)
 	if err != nil {
-		return nil, asRefusal(err)
+		return nil, state.RefusalOf(err)
 	}
 	if env.PayloadType != api.AdminPayloadType {
 		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "an admin request's payloadType is " + api.AdminPayloadType}
@@ -63,7 +63,7 @@ func (r *Registry) Admin(ctx context.Context, body []byte) (any, error) {
 		if err := record.VerifySignature(env, i, p); err != nil {
 			return nil, &state.Refusal{Code: state.CodeBadSignature, Msg: err.Error()}
 		}
-		id, err := getState[state.Identity](ctx, r, keyIdentity(s.KeyID), maxSize)
+		id, err := getState[state.Identity](ctx, r, state.IdentityKey(s.KeyID), maxSize)
 		if err != nil {
 			return nil, err
 		}

@@ -69,7 +69,7 @@ func (r *Registry) appendAttestation(ctx context.Context, env *dsse.Envelope, pa
 	}
 	e, err := record.NewAttestationEntry(env, payload, signers, r.lookupKey(ctx))
 	if err != nil {
-		if rf, ok := state.AsRefusal(asRefusal(err)); ok {
+		if rf, ok := state.AsRefusal(state.RefusalOf(err)); ok {
 			return Receipt{}, rf
 		}
 		return Receipt{}, &UnavailableError{err}

@@ -52,7 +52,7 @@ func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
 			return &state.Refusal{Code: state.CodeContentMismatch, Msg: fmt.Sprintf("content %s is %d bytes; the release declares %d", rec.Digest, size, *rec.Size)}
 		}
 	case record.TypePromote:
-		rel, err := getState[state.Release](ctx, r, keyRelease(rec.Package, rec.Version), maxSize)
+		rel, err := getState[state.Release](ctx, r, state.ReleaseKey(rec.Package, rec.Version), maxSize)
 		if err != nil || rel == nil || rel.URL == "" {
 			return err
 		}
@@ -115,11 +115,11 @@ func (r *Registry) ContentStatus(ctx context.Context, digest string) (*ContentSt
 		if row.Index >= size {
 			size = maxSize // sequenced, not yet checkpointed: its own state decides
 		}
-		rel, err := getState[state.Release](ctx, r, keyRelease(row.Package, row.Version), size)
+		rel, err := getState[state.Release](ctx, r, state.ReleaseKey(row.Package, row.Version), size)
 		if err != nil {
 			return nil, err
 		}
-		p, err := getState[state.Package](ctx, r, keyPackage(row.Package), size)
+		p, err := getState[state.Package](ctx, r, state.PackageKey(row.Package), size)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +179,7 @@ func (r *Registry) OpenBlob(ctx context.Context, digest string) (blob.Blob, erro
 func (r *Registry) purgeBanished(ctx context.Context, pkg, version string) error {
 	var rels []*state.Release
 	if version != "" {
-		rel, err := getState[state.Release](ctx, r, keyRelease(pkg, version), maxSize)
+		rel, err := getState[state.Release](ctx, r, state.ReleaseKey(pkg, version), maxSize)
 		if err != nil || rel == nil {
 			return err
 		}
@@ -190,7 +190,7 @@ func (r *Registry) purgeBanished(ctx context.Context, pkg, version string) error
 			return err
 		}
 		rels = all
-		if p, err := getState[state.Package](ctx, r, keyPackage(pkg), maxSize); err == nil && p != nil {
+		if p, err := getState[state.Package](ctx, r, state.PackageKey(pkg), maxSize); err == nil && p != nil {
 			if err := r.st.DeleteOffLog(ctx, noteDigests(p.History)); err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ type EraseReport struct {
 // statements of the attestations it signed. The log itself is untouched, so
 // every checkpoint and proof still verifies; reads show the items as erased.
 func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseReport, error) {
-	id, err := getState[state.Identity](ctx, r, keyIdentity(keyID), maxSize)
+	id, err := getState[state.Identity](ctx, r, state.IdentityKey(keyID), maxSize)
 	if err != nil {
 		return nil, err
 	}

@@ -28,16 +28,16 @@ func (r *Registry) MonitorLinked(ctx context.Context) (*MonitorReport, error) {
 	}
 	after := ""
 	for {
-		kvs, err := r.st.Scan(ctx, "r/", maxSize, after, 500)
+		kvs, err := r.st.Scan(ctx, state.ReleasesAll, maxSize, after, 500)
 		if err != nil {
 			return rep, err
 		}
 		for _, kv := range kvs {
-			rel, err := decode[state.Release](kv.Value)
+			rel, err := state.Decode[state.Release](kv.Value)
 			if err != nil {
 				return rep, err
 			}
-			p, err := getState[state.Package](ctx, r, keyPackage(rel.Package), maxSize)
+			p, err := getState[state.Package](ctx, r, state.PackageKey(rel.Package), maxSize)
 			if err != nil {
 				return rep, err
 			}

@@ -14,11 +14,11 @@ import (
 // Operators returns the operator chain's state at the tip of the log, or nil
 // before genesis.
 func (r *Registry) Operators(ctx context.Context) (*state.Operators, error) {
-	b, err := r.st.Get(ctx, keyOperators, maxSize)
+	b, err := r.st.Get(ctx, state.OperatorsKey, maxSize)
 	if err != nil {
 		return nil, err
 	}
-	return decode[state.Operators](b)
+	return state.Decode[state.Operators](b)
 }
 
 // EnsureOperator starts the operator chain with a genesis record naming op,

@@ -12,12 +12,12 @@ func (r *Registry) releasesAt(ctx context.Context, name string, size uint64) ([]
 	var out []*state.Release
 	after := ""
 	for {
-		kvs, err := r.st.Scan(ctx, prefixReleases(name), size, after, 1000)
+		kvs, err := r.st.Scan(ctx, state.ReleasesPrefix(name), size, after, 1000)
 		if err != nil {
 			return nil, err
 		}
 		for _, kv := range kvs {
-			rel, err := decode[state.Release](kv.Value)
+			rel, err := state.Decode[state.Release](kv.Value)
 			if err != nil {
 				return nil, err
 			}
@@ -35,7 +35,7 @@ func (r *Registry) releasesAt(ctx context.Context, name string, size uint64) ([]
 // PackageAt returns a package and all its releases as of tree size size
 // (resolved by the caller), or a nil package if it did not exist then.
 func (r *Registry) PackageAt(ctx context.Context, name string, size uint64) (*state.Package, []*state.Release, error) {
-	p, err := getState[state.Package](ctx, r, keyPackage(name), size)
+	p, err := getState[state.Package](ctx, r, state.PackageKey(name), size)
 	if err != nil || p == nil {
 		return nil, nil, err
 	}
@@ -46,11 +46,11 @@ func (r *Registry) PackageAt(ctx context.Context, name string, size uint64) (*st
 // ReleaseAt returns a release and its package as of tree size size, or a
 // nil release if it did not exist then.
 func (r *Registry) ReleaseAt(ctx context.Context, name, version string, size uint64) (*state.Release, *state.Package, error) {
-	rel, err := getState[state.Release](ctx, r, keyRelease(name, version), size)
+	rel, err := getState[state.Release](ctx, r, state.ReleaseKey(name, version), size)
 	if err != nil || rel == nil {
 		return nil, nil, err
 	}
-	p, err := getState[state.Package](ctx, r, keyPackage(name), size)
+	p, err := getState[state.Package](ctx, r, state.PackageKey(name), size)
 	return rel, p, err
 }
 
@@ -58,15 +58,15 @@ func (r *Registry) ReleaseAt(ctx context.Context, name, version string, size uin
 // given name, at most limit.
 func (r *Registry) PackagesAt(ctx context.Context, size uint64, after string, limit int) ([]*state.Package, error) {
 	if after != "" {
-		after = keyPackage(after)
+		after = state.PackageKey(after)
 	}
-	kvs, err := r.st.Scan(ctx, prefixPackages(), size, after, limit)
+	kvs, err := r.st.Scan(ctx, state.PackagesPrefix, size, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*state.Package, 0, len(kvs))
 	for _, kv := range kvs {
-		p, err := decode[state.Package](kv.Value)
+		p, err := state.Decode[state.Package](kv.Value)
 		if err != nil {
 			return nil, err
 		}

@@ -183,7 +183,7 @@ func getState[T any](ctx context.Context, r *Registry, key string, size uint64) 
 	if err != nil {
 		return nil, err
 	}
-	return decode[T](b)
+	return state.Decode[T](b)
 }
 
 // PackageState returns a package's state at tree size (0: latest
@@ -193,7 +193,7 @@ func (r *Registry) PackageState(ctx context.Context, name string, size uint64) (
 	if err != nil {
 		return nil, err
 	}
-	return getState[state.Package](ctx, r, keyPackage(name), size)
+	return getState[state.Package](ctx, r, state.PackageKey(name), size)
 }
 
 // IdentityState returns an identity at tree size (0: latest), or nil.
@@ -202,7 +202,7 @@ func (r *Registry) IdentityState(ctx context.Context, keyID string, size uint64)
 	if err != nil {
 		return nil, err
 	}
-	return getState[state.Identity](ctx, r, keyIdentity(keyID), size)
+	return getState[state.Identity](ctx, r, state.IdentityKey(keyID), size)
 }
 
 // CheckpointInfo is the checkpoint a read is valid for.
@@ -226,7 +226,7 @@ func parseTime(s string) (time.Time, error) {
 // OperatorsAt returns the operator chain's state at a tree size, or nil
 // before genesis.
 func (r *Registry) OperatorsAt(ctx context.Context, size uint64) (*state.Operators, error) {
-	return getState[state.Operators](ctx, r, keyOperators, size)
+	return getState[state.Operators](ctx, r, state.OperatorsKey, size)
 }
 
 // Leading reports whether this registry integrates the log.

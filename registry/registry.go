@@ -63,6 +63,8 @@ type Config struct {
 	MonitorInterval time.Duration
 	// MaxAttestationSize limits an attestation's statement (default 16 MiB).
 	MaxAttestationSize int64
+	// Keys caches parsed public keys (default: 100,000 of them).
+	Keys *state.KeyCache
 	// Guard, if set, remembers the newest checkpoint signed outside the
 	// database and refuses to sign one that does not extend it, so that a
 	// lost or replaced database cannot fork the log. Servers always set
@@ -84,7 +86,7 @@ type Registry struct {
 	// stateCache holds decoded latest state objects (nil for absent ones)
 	// when this process is the store's only writer; nil otherwise.
 	stateCache *lru.Cache[string, any]
-	keys       sync.Map // key ID -> *keys.PublicKey
+	keyCache   *state.KeyCache
 
 	mu      sync.Mutex
 	latest  *store.CheckpointRow
@@ -144,6 +146,10 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		statements: newStatementCache(),
 		changed:    make(chan struct{}),
 		guardDirty: make(chan struct{}, 1),
+		keyCache:   cfg.Keys,
+	}
+	if r.keyCache == nil {
+		r.keyCache = state.NewKeyCache(100_000)
 	}
 	if r.st.Exclusive() {
 		r.stateCache, _ = lru.New[string, any](500_000)
@@ -253,7 +259,7 @@ func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffL
 		if err := e.Verify(r.lookupKey(ctx)); err != nil {
 			var uk *record.UnknownKeyError
 			if !errors.As(err, &uk) {
-				if rf, ok := state.AsRefusal(refusalOf(err)); ok {
+				if rf, ok := state.AsRefusal(state.RefusalOf(err)); ok {
 					return Receipt{}, rf
 				}
 				return Receipt{}, &UnavailableError{err}
@@ -275,40 +281,22 @@ func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffL
 	return o.rc, o.err
 }
 
-// refusalOf converts signature errors from record into refusals.
-func refusalOf(err error) error {
-	var se *record.SignatureError
-	var sx *record.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return &state.Refusal{Code: state.CodeBadSignature, Msg: err.Error()}
-	case errors.As(err, &sx):
-		return &state.Refusal{Code: state.CodeMalformed, Msg: err.Error()}
-	}
-	return err
-}
-
 // lookupKey finds registered public keys for signature checks outside the
 // sequencer. A key ID names one key forever, so found keys are cached.
 func (r *Registry) lookupKey(ctx context.Context) record.KeyLookup {
 	return func(id string) (*keys.PublicKey, error) {
-		if p, ok := r.keys.Load(id); ok {
-			return p.(*keys.PublicKey), nil
+		if p, ok := r.keyCache.Get(id); ok {
+			return p, nil
 		}
-		b, err := r.st.Get(ctx, keyIdentity(id), maxSize)
+		b, err := r.st.Get(ctx, state.IdentityKey(id), maxSize)
 		if err != nil || b == nil {
 			return nil, err
 		}
-		ident, err := decode[state.Identity](b)
+		ident, err := state.Decode[state.Identity](b)
 		if err != nil {
 			return nil, err
 		}
-		p, err := state.ParseKey(ident)
-		if err != nil {
-			return nil, err
-		}
-		r.keys.Store(id, p)
-		return p, nil
+		return r.keyCache.Parse(ident)
 	}
 }
 
@@ -380,7 +368,7 @@ func (r *Registry) sequence(batch []*pending) {
 			if now.Before(head.LastTime) {
 				now = head.LastTime // log time never goes backwards
 			}
-			env := state.Env{Index: head.Sequenced, Time: now}
+			env := state.Env{Index: head.Sequenced, Time: now, Keys: r.keyCache}
 			changes, err := state.Apply(view, p.e, env)
 			if err != nil {
 				if _, ok := state.AsRefusal(err); ok {

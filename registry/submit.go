@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
@@ -66,7 +65,7 @@ func ParseSubmission(raw []byte, maxAttestation int64) (*Submission, error) {
 	}
 	w.Payload = ""
 	if err != nil {
-		return nil, asRefusal(err)
+		return nil, state.RefusalOf(err)
 	}
 	if env.PayloadType == record.InTotoPayloadType {
 		if w.Note != nil || w.Profile != nil {
@@ -82,7 +81,7 @@ func ParseSubmission(raw []byte, maxAttestation int64) (*Submission, error) {
 	}
 	e, err := record.NewRecordEntry(env, payload)
 	if err != nil {
-		return nil, asRefusal(err)
+		return nil, state.RefusalOf(err)
 	}
 	sub := &Submission{Entry: e}
 	switch {
@@ -112,15 +111,6 @@ func ParseSubmission(raw []byte, maxAttestation int64) (*Submission, error) {
 		sub.OffLog = append(sub.OffLog, *off)
 	}
 	return sub, nil
-}
-
-// asRefusal turns record package errors into refusals.
-func asRefusal(err error) error {
-	var tl *record.TooLargeError
-	if errors.As(err, &tl) {
-		return &state.Refusal{Code: state.CodeTooLarge, Msg: err.Error()}
-	}
-	return refusalOf(err)
 }
 
 // Submit parses and appends a submission body. signerHints name registered

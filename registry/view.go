@@ -1,10 +1,8 @@
 package registry
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -12,53 +10,6 @@ import (
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 )
-
-// State object keys. Names cannot contain "@", so "r/<name>@" prefixes
-// exactly the releases of one package.
-const (
-	keyOperators = "o"
-)
-
-// keyName holds the package that took a name key (see record.NameKey).
-func keyName(nameKey string) string { return "n/" + nameKey }
-
-func keyIdentity(id string) string       { return "i/" + id }
-func keyPackage(name string) string      { return "p/" + name }
-func keyRelease(name, ver string) string { return "r/" + name + "@" + ver }
-func prefixReleases(name string) string  { return "r/" + name + "@" }
-func prefixPackages() string             { return "p/" }
-
-func decode[T any](b []byte) (*T, error) {
-	if b == nil {
-		return nil, nil
-	}
-	v := new(T)
-	if err := json.Unmarshal(b, v); err != nil {
-		return nil, fmt.Errorf("corrupt state object: %w", err)
-	}
-	return v, nil
-}
-
-// decodeKey decodes a state object by the kind its key names; nil bytes
-// decode to a nil object.
-func decodeKey(key string, b []byte) (any, error) {
-	if b == nil {
-		return nil, nil
-	}
-	switch {
-	case key == keyOperators:
-		return decode[state.Operators](b)
-	case strings.HasPrefix(key, "i/"):
-		return decode[state.Identity](b)
-	case strings.HasPrefix(key, "p/"):
-		return decode[state.Package](b)
-	case strings.HasPrefix(key, "r/"):
-		return decode[state.Release](b)
-	case strings.HasPrefix(key, "n/"):
-		return decode[string](b)
-	}
-	return nil, fmt.Errorf("unknown state key %q", key)
-}
 
 // batchView is the state machine's view inside a sequencing transaction: the
 // committed state (through the cache, when the store is exclusive) plus the
@@ -86,7 +37,7 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 	digestSet := map[string]bool{}
 	addID := func(id string) {
 		if id != "" {
-			keySet[keyIdentity(id)] = true
+			keySet[state.IdentityKey(id)] = true
 		}
 	}
 	for _, e := range entries {
@@ -108,16 +59,16 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 			addID(k.ID())
 		}
 		if r.Type == record.TypeCreate {
-			keySet[keyName(record.NameKey(r.Package))] = true
+			keySet[state.NameHolderKey(record.NameKey(r.Package))] = true
 		}
 		if r.Package != "" {
-			keySet[keyPackage(r.Package)] = true
+			keySet[state.PackageKey(r.Package)] = true
 			if r.Version != "" {
-				keySet[keyRelease(r.Package, r.Version)] = true
+				keySet[state.ReleaseKey(r.Package, r.Version)] = true
 			}
 		}
 		if r.Chain() == record.ChainOperator || r.Type == record.TypeDelete {
-			keySet[keyOperators] = true
+			keySet[state.OperatorsKey] = true
 		}
 		if r.Digest != "" {
 			digestSet[r.Digest] = true
@@ -138,7 +89,7 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 			return err
 		}
 		for _, k := range keys {
-			o, err := decodeKey(k, vals[k])
+			o, err := state.DecodeObject(k, vals[k])
 			if err != nil {
 				return err
 			}
@@ -194,7 +145,7 @@ func (v *batchView) load(key string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := decodeKey(key, b)
+	o, err := state.DecodeObject(key, b)
 	if err != nil {
 		return nil, err
 	}
@@ -229,19 +180,19 @@ func (v *batchView) commit() {
 }
 
 func (v *batchView) Identity(id string) (*state.Identity, error) {
-	return lookup[state.Identity](v, keyIdentity(id))
+	return lookup[state.Identity](v, state.IdentityKey(id))
 }
 func (v *batchView) Package(name string) (*state.Package, error) {
-	return lookup[state.Package](v, keyPackage(name))
+	return lookup[state.Package](v, state.PackageKey(name))
 }
 func (v *batchView) Release(name, ver string) (*state.Release, error) {
-	return lookup[state.Release](v, keyRelease(name, ver))
+	return lookup[state.Release](v, state.ReleaseKey(name, ver))
 }
 func (v *batchView) Operators() (*state.Operators, error) {
-	return lookup[state.Operators](v, keyOperators)
+	return lookup[state.Operators](v, state.OperatorsKey)
 }
 func (v *batchView) NameTaken(key string) (string, error) {
-	name, err := lookup[string](v, keyName(key))
+	name, err := lookup[string](v, state.NameHolderKey(key))
 	if err != nil || name == nil {
 		return "", err
 	}
@@ -299,40 +250,13 @@ func (v *batchView) Attestation(a *record.AttestationRef) (bool, error) {
 // them encoded for the store.
 func (v *batchView) record(c *state.Changes) ([]store.KV, error) {
 	var kvs []store.KV
-	put := func(key string, obj any) error {
-		b, err := json.Marshal(obj)
+	for _, o := range c.Objects() {
+		b, err := state.Encode(o.Value)
 		if err != nil {
-			return err
-		}
-		v.overlay[key] = obj
-		kvs = append(kvs, store.KV{Key: key, Value: b})
-		return nil
-	}
-	for _, id := range c.Identities {
-		if err := put(keyIdentity(id.KeyID), id); err != nil {
 			return nil, err
 		}
-	}
-	if c.Package != nil {
-		if err := put(keyPackage(c.Package.Name), c.Package); err != nil {
-			return nil, err
-		}
-	}
-	for _, r := range c.Releases {
-		if err := put(keyRelease(r.Package, r.Version), r); err != nil {
-			return nil, err
-		}
-	}
-	if c.Operators != nil {
-		if err := put(keyOperators, c.Operators); err != nil {
-			return nil, err
-		}
-	}
-	if c.NameKey != "" {
-		name := c.Package.Name
-		if err := put(keyName(c.NameKey), &name); err != nil {
-			return nil, err
-		}
+		v.overlay[o.Key] = o.Value
+		kvs = append(kvs, store.KV{Key: o.Key, Value: b})
 	}
 	for _, d := range c.Contents {
 		v.contents[d] = true

@@ -1,10 +1,7 @@
 package state
 
 import (
-	"errors"
-	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/vouchdev/vouch/keys"
@@ -37,6 +34,8 @@ type Env struct {
 	// Time is the registry's log time for the entry (never the client's
 	// claim).
 	Time time.Time
+	// Keys caches parsed public keys across entries (nil: no cache).
+	Keys *KeyCache
 }
 
 // Changes are the objects an accepted entry creates or modifies, in their new
@@ -64,8 +63,8 @@ func Apply(v View, e *record.Entry, env Env) (*Changes, error) {
 	if e.Record == nil {
 		return nil, refuse(CodeMalformed, "entry holds neither a record nor an attestation")
 	}
-	if err := e.Verify(LookupKey(v)); err != nil {
-		return nil, signatureRefusal(err)
+	if err := e.Verify(LookupKey(v, env.Keys)); err != nil {
+		return nil, RefusalOf(err)
 	}
 	a := &applier{v: v, e: e, r: e.Record, env: env}
 	if err := a.loadSigners(); err != nil {
@@ -75,53 +74,6 @@ func Apply(v View, e *record.Entry, env Env) (*Changes, error) {
 		return nil, err
 	}
 	return &a.out, nil
-}
-
-// signatureRefusal turns a signature-checking error into a refusal.
-func signatureRefusal(err error) error {
-	var uk *record.UnknownKeyError
-	var se *record.SignatureError
-	var sx *record.SyntaxError
-	switch {
-	case errors.As(err, &uk):
-		return refuse(CodeUnknownKey, "%v", err)
-	case errors.As(err, &se):
-		return refuse(CodeBadSignature, "%v", err)
-	case errors.As(err, &sx):
-		return refuse(CodeMalformed, "%v", err)
-	}
-	return err
-}
-
-var keyCache sync.Map // key ID -> *keys.PublicKey; a key ID names one key forever
-
-// ParseKey parses an identity's public key, caching the result: a key ID is
-// the hash of its key, so the mapping never changes.
-func ParseKey(id *Identity) (*keys.PublicKey, error) {
-	if p, ok := keyCache.Load(id.KeyID); ok {
-		return p.(*keys.PublicKey), nil
-	}
-	p, err := keys.ParsePublicBase64(id.PublicKey)
-	if err != nil {
-		return nil, err
-	}
-	if p.ID() != id.KeyID {
-		return nil, fmt.Errorf("identity %s holds a key with ID %s", id.KeyID, p.ID())
-	}
-	keyCache.Store(id.KeyID, p)
-	return p, nil
-}
-
-// LookupKey returns a record.KeyLookup over the identities in v. It finds
-// keys of any status: whether a key may still sign is decided by Apply.
-func LookupKey(v View) record.KeyLookup {
-	return func(keyID string) (*keys.PublicKey, error) {
-		id, err := v.Identity(keyID)
-		if err != nil || id == nil {
-			return nil, err
-		}
-		return ParseKey(id)
-	}
 }
 
 type signer struct {

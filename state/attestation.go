@@ -14,8 +14,8 @@ import (
 // in this registry.
 func applyAttestation(v View, e *record.Entry, env Env) (*Changes, error) {
 	a := e.Attestation
-	if err := e.Verify(LookupKey(v)); err != nil && !errors.Is(err, record.ErrNoBody) {
-		return nil, signatureRefusal(err)
+	if err := e.Verify(LookupKey(v, env.Keys)); err != nil && !errors.Is(err, record.ErrNoBody) {
+		return nil, RefusalOf(err)
 	}
 	for _, s := range a.Signatures {
 		id, err := v.Identity(s.Signer)

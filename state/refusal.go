@@ -3,6 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
+
+	"github.com/vouchdev/vouch/record"
 )
 
 // Code classifies why an entry was refused. Servers map codes to HTTP
@@ -48,6 +50,30 @@ func (r *Refusal) Error() string { return fmt.Sprintf("%s: %s", r.Code, r.Msg) }
 
 func refuse(code Code, format string, args ...any) *Refusal {
 	return &Refusal{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// RefusalOf turns the errors of checking an entry on its own (package
+// record: syntax, size, signatures) into the refusals they are; other
+// errors (a view that failed) pass through unchanged. It is the one place
+// where record's errors get their refusal codes.
+func RefusalOf(err error) error {
+	var uk *record.UnknownKeyError
+	var se *record.SignatureError
+	var sx *record.SyntaxError
+	var tl *record.TooLargeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tl):
+		return refuse(CodeTooLarge, "%v", err)
+	case errors.As(err, &uk):
+		return refuse(CodeUnknownKey, "%v", err)
+	case errors.As(err, &se):
+		return refuse(CodeBadSignature, "%v", err)
+	case errors.As(err, &sx):
+		return refuse(CodeMalformed, "%v", err)
+	}
+	return err
 }
 
 // AsRefusal returns err as a *Refusal, if it is one.
