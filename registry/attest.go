@@ -10,6 +10,7 @@ import (
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/predicate"
@@ -27,7 +28,7 @@ func (r *Registry) resolveSigners(ctx context.Context, env *dsse.Envelope, hints
 	for i, s := range env.Signatures {
 		if keys.ValidID(s.KeyID) {
 			if p, err := lookup(s.KeyID); err != nil {
-				return nil, &UnavailableError{err}
+				return nil, &UnavailableError{Err: err}
 			} else if p != nil {
 				signers[i] = s.KeyID
 				continue
@@ -36,7 +37,7 @@ func (r *Registry) resolveSigners(ctx context.Context, env *dsse.Envelope, hints
 		for _, h := range hints {
 			p, err := lookup(h)
 			if err != nil {
-				return nil, &UnavailableError{err}
+				return nil, &UnavailableError{Err: err}
 			}
 			if p != nil && record.VerifySignature(env, i, p) == nil {
 				signers[i] = h
@@ -72,7 +73,7 @@ func (r *Registry) appendAttestation(ctx context.Context, env *dsse.Envelope, pa
 		if rf, ok := state.AsRefusal(state.RefusalOf(err)); ok {
 			return Receipt{}, rf
 		}
-		return Receipt{}, &UnavailableError{err}
+		return Receipt{}, &UnavailableError{Err: err}
 	}
 	if predicate.Known(e.Statement.PredicateType) {
 		if err := predicate.Validate(e.Statement.PredicateType, e.Statement.Predicate()); err != nil {
@@ -107,7 +108,7 @@ func (r *Registry) Statement(ctx context.Context, idx uint64, ref *record.Attest
 func (r *Registry) AttestationAt(ctx context.Context, index uint64) (*record.Entry, bool, error) {
 	row, err := r.st.Entry(ctx, index)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, false, notFound("entry %d", index)
+		return nil, false, vouch.NotFound("entry %d", index)
 	}
 	if err != nil {
 		return nil, false, err
@@ -117,7 +118,7 @@ func (r *Registry) AttestationAt(ctx context.Context, index uint64) (*record.Ent
 		return nil, false, err
 	}
 	if e.Attestation == nil {
-		return nil, false, invalidf("entry %d is a %s record, not an attestation", index, e.Record.Type)
+		return nil, false, vouch.Invalid("entry %d is a %s record, not an attestation", index, e.Record.Type)
 	}
 	body, erased, err := r.Statement(ctx, index, e.Attestation)
 	if err != nil || erased {
@@ -161,10 +162,10 @@ func (r *Registry) Statements(ctx context.Context, from uint64, n int) ([]api.St
 		return nil, err
 	}
 	if n < 1 || n > 256 {
-		return nil, invalidf("count must be 1 to 256")
+		return nil, vouch.Invalid("count must be 1 to 256")
 	}
 	if from >= cp.Size {
-		return nil, invalidf("from %d is beyond the latest checkpoint (%d)", from, cp.Size)
+		return nil, vouch.Invalid("from %d is beyond the latest checkpoint (%d)", from, cp.Size)
 	}
 	to := min(cp.Size, from+uint64(n))
 	rows, err := r.st.Query(ctx, &store.Query{Size: to, From: from, Kind: string(record.KindAttestation), Limit: n})

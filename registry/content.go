@@ -46,7 +46,7 @@ func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
 			return &state.Refusal{Code: state.CodeContentMissing, Msg: fmt.Sprintf("content %s is not uploaded; PUT it to /api/v1/blobs/%s first", rec.Digest, rec.Digest)}
 		}
 		if err != nil {
-			return &UnavailableError{err}
+			return &UnavailableError{Err: err}
 		}
 		if size != *rec.Size {
 			return &state.Refusal{Code: state.CodeContentMismatch, Msg: fmt.Sprintf("content %s is %d bytes; the release declares %d", rec.Digest, size, *rec.Size)}
@@ -153,7 +153,7 @@ func (r *Registry) ContentStatus(ctx context.Context, digest string) (*ContentSt
 // PutBlob stores uploaded content after checking it is not banished.
 func (r *Registry) PutBlob(ctx context.Context, digest string, body io.Reader) (int64, error) {
 	if r.cfg.Blobs == nil {
-		return 0, &UnavailableError{errors.New("this registry has no blob store")}
+		return 0, &UnavailableError{Err: errors.New("this registry has no blob store")}
 	}
 	st, err := r.ContentStatus(ctx, digest)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
@@ -28,7 +29,7 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 		return nil, err
 	}
 	if id == nil {
-		return nil, notFound("identity %s", keyID)
+		return nil, vouch.NotFound("identity %s", keyID)
 	}
 	rep := &EraseReport{}
 	var digests []string
@@ -89,7 +90,7 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 func (r *Registry) EraseAttestation(ctx context.Context, index uint64) (*EraseReport, error) {
 	row, err := r.st.Entry(ctx, index)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("entry %d", index)
+		return nil, vouch.NotFound("entry %d", index)
 	}
 	if err != nil {
 		return nil, err
@@ -99,7 +100,7 @@ func (r *Registry) EraseAttestation(ctx context.Context, index uint64) (*EraseRe
 		return nil, err
 	}
 	if e.Attestation == nil {
-		return nil, invalidf("entry %d is not an attestation", index)
+		return nil, vouch.Invalid("entry %d is not an attestation", index)
 	}
 	r.statements.Remove(index)
 	if err := r.st.DeleteStatements(ctx, []uint64{index}); err != nil {

@@ -111,7 +111,7 @@ func (r *Registry) monitor(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !r.leading.Load() {
+		if !r.Leading() {
 			continue // one monitor per registry: the integrator's
 		}
 		rep, err := r.MonitorLinked(ctx)

@@ -3,7 +3,9 @@ package registry
 import (
 	"context"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/translog"
 )
 
 // releasesAt returns every release of a package at a tree size, in publish
@@ -78,10 +80,10 @@ func (r *Registry) PackagesAt(ctx context.Context, size uint64, after string, li
 // Resolve turns the at= / asof= parameters of a read into a tree size (0 and
 // zero time: the latest checkpoint), and returns the checkpoint the answer is
 // valid for.
-func (r *Registry) Resolve(ctx context.Context, at uint64, asof string) (uint64, *CheckpointInfo, error) {
+func (r *Registry) Resolve(ctx context.Context, at uint64, asof string) (uint64, *translog.Checkpoint, error) {
 	if asof != "" {
 		if at != 0 {
-			return 0, nil, invalidf("give at= or asof=, not both")
+			return 0, nil, vouch.Invalid("give at= or asof=, not both")
 		}
 		t, err := parseTime(asof)
 		if err != nil {
@@ -92,7 +94,7 @@ func (r *Registry) Resolve(ctx context.Context, at uint64, asof string) (uint64,
 			return 0, nil, err
 		}
 		if n == 0 {
-			return 0, nil, invalidf("the log has no entries at or before %s", asof)
+			return 0, nil, vouch.Invalid("the log has no entries at or before %s", asof)
 		}
 		at = n
 	}
@@ -100,7 +102,7 @@ func (r *Registry) Resolve(ctx context.Context, at uint64, asof string) (uint64,
 	if err != nil {
 		return 0, nil, err
 	}
-	return size, &CheckpointInfo{Size: cp.Size, Time: cp.Time, Note: cp.Note, Root: cp.Root}, nil
+	return size, cp, nil
 }
 
 // Note returns the text of an off-log note, or "" if it was erased or never

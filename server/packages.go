@@ -28,7 +28,7 @@ func (s *Server) pointInTime(r *http.Request) (uint64, *api.Checkpoint, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return size, s.checkpointJSON(cp.Size, cp.Root, cp.Time, cp.Note), nil
+	return size, s.checkpointJSON(cp), nil
 }
 
 func include(r *http.Request) (state.Include, error) {

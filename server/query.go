@@ -171,7 +171,7 @@ func (s *Server) pointInTimeSize(r *http.Request, size uint64) (uint64, *api.Che
 	if err != nil {
 		return 0, nil, err
 	}
-	return size, s.checkpointJSON(cp.Size, cp.Root, cp.Time, cp.Note), nil
+	return size, s.checkpointJSON(cp), nil
 }
 
 func queryItem(it *registry.QueryItem, withPredicate bool) api.QueryItem {

@@ -255,8 +255,8 @@ func (s *Server) logTile(w http.ResponseWriter, r *http.Request) error {
 
 // ---- /api/v1/ ----
 
-func (s *Server) checkpointJSON(size uint64, root tlog.Hash, t time.Time, note []byte) *api.Checkpoint {
-	return &api.Checkpoint{Origin: s.reg.Origin(), Size: size, Root: base64.StdEncoding.EncodeToString(root[:]), Time: t, Note: string(note)}
+func (s *Server) checkpointJSON(cp *translog.Checkpoint) *api.Checkpoint {
+	return &api.Checkpoint{Origin: s.reg.Origin(), Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Hash[:]), Time: cp.Time, Note: string(cp.Note)}
 }
 
 func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) error {
@@ -265,7 +265,7 @@ func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-cache")
-	return writeJSON(w, http.StatusOK, s.checkpointJSON(cp.Size, cp.Root, cp.Time, cp.Note))
+	return writeJSON(w, http.StatusOK, s.checkpointJSON(cp))
 }
 
 func hashStrings[T ~[]tlog.Hash](hs T) []string {
@@ -312,7 +312,7 @@ func (s *Server) postEntry(w http.ResponseWriter, r *http.Request) error {
 		}
 		resp.TreeSize = cp.Size
 		resp.InclusionProof = hashStrings(proof)
-		resp.Checkpoint = s.checkpointJSON(cp.Size, cp.Root, cp.Time, cp.Note)
+		resp.Checkpoint = s.checkpointJSON(cp)
 		resp.Proof = string(translog.FormatProof(rc.Index, proof, cp.Note))
 	}
 	w.Header().Set("Location", "/api/v1/entries/"+strconv.FormatUint(rc.Index, 10))
@@ -335,17 +335,17 @@ func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	lh := tlog.RecordHash(e.Row.Leaf)
+	lh := tlog.RecordHash(e.Leaf)
 	resp := api.EntryResponse{
-		Index: idx, Leaf: base64.StdEncoding.EncodeToString(e.Row.Leaf), Entry: e.Row.Leaf,
-		LeafHash: base64.StdEncoding.EncodeToString(lh[:]), Time: e.Row.Time,
+		Index: idx, Leaf: base64.StdEncoding.EncodeToString(e.Leaf), Entry: e.Leaf,
+		LeafHash: base64.StdEncoding.EncodeToString(lh[:]), Time: e.Time,
 		TreeSize: e.TreeSize, InclusionProof: hashStrings(e.Proof),
 	}
 	if e.Integrated != nil {
 		resp.IntegratedTime = &e.Integrated.Time
 	}
 	if c := e.Checkpoint; c != nil {
-		resp.Checkpoint = s.checkpointJSON(c.Size, c.Root, c.Time, c.Note)
+		resp.Checkpoint = s.checkpointJSON(c)
 	}
 	if size != 0 {
 		w.Header().Set("Cache-Control", immutable)
