@@ -64,10 +64,7 @@ func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
 // verifyLinked makes sure linked content is in the blob store, fetching and
 // verifying it if needed.
 func (r *Registry) verifyLinked(ctx context.Context, url, digest string, size int64) error {
-	if n, err := r.blobs().Stat(ctx, digest); err == nil && n == size {
-		return nil
-	}
-	if err := r.fetchContent(ctx, url, digest, size); err != nil {
+	if err := r.fetcher.Ensure(ctx, url, digest, size); err != nil {
 		return &state.Refusal{Code: state.CodeContentMismatch, Msg: "linked content could not be verified: " + err.Error()}
 	}
 	return nil

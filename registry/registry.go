@@ -20,6 +20,7 @@ import (
 
 	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/blob"
+	"github.com/vouchdev/vouch/content"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/logcore"
 	"github.com/vouchdev/vouch/record"
@@ -54,7 +55,8 @@ type Config struct {
 	Blobs blob.Store
 	// MaxBlobSize limits uploaded and fetched content (default 1 GiB).
 	MaxBlobSize int64
-	// Fetcher fetches content linked by URL (default NewFetchClient(false)).
+	// Fetcher fetches content linked by URL (default
+	// content.NewClient(false): public addresses only).
 	Fetcher *http.Client
 	// Operator, if set, signs the records the registry makes on its own:
 	// the content monitor's tombstones.
@@ -85,6 +87,7 @@ type Registry struct {
 	// when this process is the store's only writer; nil otherwise.
 	stateCache *lru.Cache[string, any]
 	keyCache   *state.KeyCache
+	fetcher    *content.Fetcher
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -114,7 +117,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		cfg.MaxAttestationSize = 16 << 20
 	}
 	if cfg.Fetcher == nil {
-		cfg.Fetcher = NewFetchClient(false)
+		cfg.Fetcher = content.NewClient(false)
 	}
 	r := &Registry{
 		cfg:        cfg,
@@ -125,6 +128,9 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	}
 	if r.keyCache == nil {
 		r.keyCache = state.NewKeyCache(100_000)
+	}
+	if cfg.Blobs != nil {
+		r.fetcher = &content.Fetcher{Client: cfg.Fetcher, Blobs: cfg.Blobs, MaxSize: cfg.MaxBlobSize}
 	}
 	if r.st.Exclusive() {
 		r.stateCache, _ = lru.New[string, any](500_000)
@@ -142,7 +148,11 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	r.cancel = cancel
 	if cfg.MonitorInterval > 0 && cfg.Blobs != nil {
 		r.wg.Add(1)
-		go r.monitor(bg)
+		go func() {
+			defer r.wg.Done()
+			// One monitor per registry: the integrator's.
+			r.monitorer().Run(bg, cfg.MonitorInterval, r.Leading)
+		}()
 	}
 	return r, nil
 }

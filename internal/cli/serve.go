@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vouchdev/vouch/content"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/internal/backend"
 	"github.com/vouchdev/vouch/registry"
@@ -123,7 +124,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	}
 	reg, err := registry.Open(ctx, registry.Config{
 		Store: st, LogSigner: dir.LogSigner, LogVKey: dir.LogVKey, Logger: logger,
-		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: registry.NewFetchClient(f.fetchPrivate),
+		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: content.NewClient(f.fetchPrivate),
 		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest, Guard: guard,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/content"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/internal/backend"
 	"github.com/vouchdev/vouch/internal/testenv"
@@ -108,7 +109,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, LogVKey: d.LogVKey, Logger: o.Logger, Now: o.Now, Guard: guard,
 		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
-		Fetcher: registry.NewFetchClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond})
+		Fetcher: content.NewClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
