@@ -1,10 +1,7 @@
 package registry
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -128,30 +125,6 @@ func (r *Registry) AttestationAt(ctx context.Context, index uint64) (*record.Ent
 		return nil, false, err
 	}
 	return e, false, nil
-}
-
-// profileOffLog checks a profile against the commitment a record makes to
-// it and returns the off-log data to store: commitment = sha256(salt ‖
-// profile), over the exact bytes of the profile JSON.
-func profileOffLog(commitment string, profile json.RawMessage, salt string) (*store.OffLog, error) {
-	if len(profile) > 2048 {
-		return nil, &state.Refusal{Code: state.CodeTooLarge, Msg: "profile is larger than 2048 bytes"}
-	}
-	var p api.Profile
-	d := json.NewDecoder(bytes.NewReader(profile))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&p); err != nil {
-		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "profile: " + err.Error() + " (fields: name, email, org, url)"}
-	}
-	rawSalt, err := base64.StdEncoding.DecodeString(salt)
-	if err != nil || len(rawSalt) < 16 {
-		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "salt must be at least 16 random bytes, base64"}
-	}
-	if got := record.Commitment(rawSalt, profile); got != commitment {
-		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "the profile and salt do not match the record's commitment"}
-	}
-	data, _ := json.Marshal(storedProfile{Salt: salt, Profile: p, Raw: profile})
-	return &store.OffLog{Digest: commitment, Kind: "profile", Data: data}, nil
 }
 
 // Statements returns the statement of every attestation among entries

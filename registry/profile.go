@@ -20,17 +20,9 @@ func (r *Registry) Profile(ctx context.Context, commitment string) (*api.Profile
 	if err != nil {
 		return nil, false, err
 	}
-	var sp storedProfile
+	var sp api.StoredProfile
 	if err := json.Unmarshal(o.Data, &sp); err != nil {
 		return nil, false, err
 	}
 	return &sp.Profile, false, nil
-}
-
-// storedProfile is the off-log record of an identity profile: the profile
-// and the salt that makes its commitment unguessable.
-type storedProfile struct {
-	Salt    string          `json:"salt"`
-	Profile api.Profile     `json:"profile"`
-	Raw     json.RawMessage `json:"raw"`
 }

@@ -1,4 +1,4 @@
-package registry
+package api
 
 import (
 	"encoding/json"
@@ -30,7 +30,7 @@ func FuzzParseSubmission(f *testing.F) {
 			}
 			return
 		}
-		if sub.Entry == nil && sub.attEnv == nil {
+		if sub.Entry == nil && sub.Envelope == nil {
 			t.Fatal("accepted a submission with nothing in it")
 		}
 	})
