@@ -14,12 +14,12 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/bench"
 	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/registry"
-	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/store/sqlstore"
 	"github.com/vouchdev/vouch/translog"
 	"golang.org/x/mod/sumdb/tlog"
@@ -197,11 +197,11 @@ func BenchmarkQuery(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		i++
-		items, _, err := reg.Query(ctx, &registry.QueryRequest{Size: size, Filter: store.Query{Subject: w.Digests[i%len(w.Digests)], Kind: "attestation"}, Desc: true})
+		items, _, err := reg.Query(ctx, &vouch.QueryRequest{Size: size, Filter: vouch.Filter{Subject: w.Digests[i%len(w.Digests)], Kind: "attestation"}, Desc: true})
 		if err != nil || len(items) == 0 {
 			b.Fatal(err, len(items))
 		}
-		if _, _, err := reg.Query(ctx, &registry.QueryRequest{Size: size, Filter: store.Query{Package: w.Packages[i%len(w.Packages)]}, Where: f, Desc: true}); err != nil {
+		if _, _, err := reg.Query(ctx, &vouch.QueryRequest{Size: size, Filter: vouch.Filter{Package: w.Packages[i%len(w.Packages)]}, Where: f, Desc: true}); err != nil {
 			b.Fatal(err)
 		}
 	}

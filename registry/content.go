@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
@@ -32,7 +33,7 @@ func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
 		if err != nil {
 			return err
 		}
-		if st.State == ContentBanned {
+		if st.State == vouch.ContentBanned {
 			return &state.Refusal{Code: state.CodeContentBanished, Msg: rec.Digest + " was banished from this registry"}
 		}
 		if rec.URL != "" {
@@ -70,34 +71,9 @@ func (r *Registry) verifyLinked(ctx context.Context, url, digest string, size in
 	return nil
 }
 
-// ContentState says whether content may be served.
-type ContentState int
-
-// Content states, in order of precedence.
-const (
-	// ContentUnknown: no release names this digest (404).
-	ContentUnknown ContentState = iota
-	// ContentGone: every release naming it is deleted or tombstoned (410).
-	ContentGone
-	// ContentServable: a release naming it is staged, published or yanked.
-	ContentServable
-	// ContentBanned: a release naming it is banished or under legal hold
-	// (451). This wins over everything: the bytes must not be served.
-	ContentBanned
-)
-
-// ContentStatus is the serving status of a digest at the latest checkpoint.
-type ContentStatus struct {
-	State ContentState
-	// Reason explains a Gone or Banned state.
-	Reason string
-	// URL is where a servable release links its content.
-	URL string
-}
-
 // ContentStatus decides whether the content with the given digest may be
 // served, from the states of the releases that name it.
-func (r *Registry) ContentStatus(ctx context.Context, digest string) (*ContentStatus, error) {
+func (r *Registry) ContentStatus(ctx context.Context, digest string) (*vouch.ContentStatus, error) {
 	cp, err := r.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
@@ -106,7 +82,7 @@ func (r *Registry) ContentStatus(ctx context.Context, digest string) (*ContentSt
 	if err != nil {
 		return nil, err
 	}
-	out := &ContentStatus{}
+	out := &vouch.ContentStatus{}
 	for _, row := range rows {
 		size := cp.Size
 		if row.Index >= size {
@@ -123,23 +99,23 @@ func (r *Registry) ContentStatus(ctx context.Context, digest string) (*ContentSt
 		if rel == nil || rel.Digest != digest {
 			continue
 		}
-		st, reason := ContentUnknown, ""
+		st, reason := vouch.ContentUnknown, ""
 		switch eff := rel.Effective(p); eff {
 		case state.StatusStaged, state.StatusPublished, state.StatusYanked:
-			st = ContentServable
+			st = vouch.ContentServable
 		case state.StatusBanished:
-			st, reason = ContentBanned, fmt.Sprintf("%s@%s was banished (%s)", rel.Package, rel.Version, rel.EffectiveReason(p))
+			st, reason = vouch.ContentBanned, fmt.Sprintf("%s@%s was banished (%s)", rel.Package, rel.Version, rel.EffectiveReason(p))
 		case state.StatusTombstoned:
-			st, reason = ContentGone, fmt.Sprintf("%s@%s is tombstoned (%s)", rel.Package, rel.Version, rel.EffectiveReason(p))
+			st, reason = vouch.ContentGone, fmt.Sprintf("%s@%s is tombstoned (%s)", rel.Package, rel.Version, rel.EffectiveReason(p))
 			if rel.EffectiveReason(p) == "legal-hold" {
-				st = ContentBanned
+				st = vouch.ContentBanned
 			}
 		case state.StatusDeleted:
-			st, reason = ContentGone, fmt.Sprintf("%s@%s was deleted (%s)", rel.Package, rel.Version, rel.Reason)
+			st, reason = vouch.ContentGone, fmt.Sprintf("%s@%s was deleted (%s)", rel.Package, rel.Version, rel.Reason)
 		}
 		if st > out.State {
 			out.State, out.Reason = st, reason
-			if st == ContentServable {
+			if st == vouch.ContentServable {
 				out.URL = rel.URL
 			}
 		}
@@ -156,7 +132,7 @@ func (r *Registry) PutBlob(ctx context.Context, digest string, body io.Reader) (
 	if err != nil {
 		return 0, err
 	}
-	if st.State == ContentBanned {
+	if st.State == vouch.ContentBanned {
 		return 0, &state.Refusal{Code: state.CodeContentBanished, Msg: st.Reason + "; its content cannot be uploaded again"}
 	}
 	return r.blobs().Put(ctx, digest, body, r.cfg.MaxBlobSize)

@@ -6,62 +6,12 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/record"
-	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 )
-
-// QueryRequest is one page of the query over every entry.
-type QueryRequest struct {
-	// Size is the tree size the query answers for (resolved by the caller).
-	Size uint64
-	// Filter holds the indexed filters; its Size, After, Desc and Limit are
-	// set by Query.
-	Filter store.Query
-	// State keeps entries about a release in this (effective) state; it
-	// shows them whatever Include says.
-	State string
-	// Include shows entries about staged, yanked and removed releases.
-	Include state.Include
-	// Where is a compiled CEL filter, or nil; its evaluations over all
-	// the entries the request examines share one budget (default
-	// query.RequestBudget), and stop when ctx is cancelled.
-	Where  *query.Filter
-	Budget *query.Budget
-	// Bodies asks for the statements of attestations (predicate, fields).
-	Bodies bool
-	Desc   bool
-	After  *uint64
-	Limit  int
-}
-
-// needsBody reports whether the query needs the statement of an attestation
-// with the given predicate type: for its predicate, its typed fields, or the
-// where= filter.
-func (req *QueryRequest) needsBody(predicateType string) bool {
-	return req.Bodies || predicate.Known(predicateType) || req.Where != nil && req.Where.UsesBody
-}
-
-// ReleaseRef is a release an entry is about, with its state.
-type ReleaseRef struct {
-	Package string `json:"package"`
-	Version string `json:"version"`
-	Status  string `json:"status"`
-}
-
-// QueryItem is one entry in a query's answer.
-type QueryItem struct {
-	Row      *store.EntryRow
-	Entry    *record.Entry
-	Releases []ReleaseRef
-	// For attestations: the predicate, its typed fields, and whether the
-	// statement was erased.
-	Predicate map[string]any
-	Fields    map[string]any
-	Erased    bool
-}
 
 // maxScan bounds the rows one query page examines; a page may hold fewer
 // than Limit items and still have a next cursor.
@@ -70,18 +20,20 @@ const maxScan = 5000
 // Query runs one page of the query over every entry: the indexed filters in
 // the store, then the state, include and where= filters here. It returns the
 // items and, if there may be more, the cursor to continue after.
-func (r *Registry) Query(ctx context.Context, req *QueryRequest) ([]*QueryItem, *uint64, error) {
+func (r *Registry) Query(ctx context.Context, req *vouch.QueryRequest) ([]*vouch.QueryItem, *uint64, error) {
 	limit := req.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	q := req.Filter
+	f := req.Filter
+	q := store.Query{Package: f.Package, Version: f.Version, Subject: f.Subject, Signer: f.Signer, PredicateType: f.PredicateType,
+		Kind: f.Kind, Type: f.Type, Since: f.Since, Until: f.Until, From: f.From, To: f.To}
 	q.Size, q.Desc, q.After = req.Size, req.Desc, req.After
 	if req.Where != nil && req.Budget == nil {
 		req.Budget = query.NewBudget(query.RequestBudget)
 	}
-	qc := &queryCtx{r: r, size: req.Size, rels: map[string][]ReleaseRef{}}
-	var out []*QueryItem
+	qc := &queryCtx{r: r, size: req.Size, rels: map[string][]vouch.ReleaseRef{}}
+	var out []*vouch.QueryItem
 	scanned := 0
 	for {
 		q.Limit = min(2*limit+16, maxScan-scanned)
@@ -120,15 +72,15 @@ func (r *Registry) Query(ctx context.Context, req *QueryRequest) ([]*QueryItem, 
 type queryCtx struct {
 	r    *Registry
 	size uint64
-	rels map[string][]ReleaseRef // "pkg@ver" or a content digest -> releases
+	rels map[string][]vouch.ReleaseRef // "pkg@ver" or a content digest -> releases
 }
 
 // loadStatements reads, in one query, the statements of the attestations
 // among rows that the query will need and the cache does not hold.
-func (qc *queryCtx) loadStatements(ctx context.Context, rows []*store.EntryRow, req *QueryRequest) error {
+func (qc *queryCtx) loadStatements(ctx context.Context, rows []*store.EntryRow, req *vouch.QueryRequest) error {
 	var need []uint64
 	for _, row := range rows {
-		if row.Kind != string(record.KindAttestation) || !req.needsBody(row.PredicateType) {
+		if row.Kind != string(record.KindAttestation) || !req.NeedsBody(row.PredicateType) {
 			continue
 		}
 		if _, ok := qc.r.statements.Get(row.Index); !ok {
@@ -164,7 +116,7 @@ func (qc *queryCtx) loadStatements(ctx context.Context, rows []*store.EntryRow, 
 const maxCachedStatement = 64 << 10
 
 // release returns the effective state of one release at the query's size.
-func (qc *queryCtx) release(ctx context.Context, pkg, ver string) ([]ReleaseRef, error) {
+func (qc *queryCtx) release(ctx context.Context, pkg, ver string) ([]vouch.ReleaseRef, error) {
 	k := pkg + "@" + ver
 	if v, ok := qc.rels[k]; ok {
 		return v, nil
@@ -173,16 +125,16 @@ func (qc *queryCtx) release(ctx context.Context, pkg, ver string) ([]ReleaseRef,
 	if err != nil {
 		return nil, err
 	}
-	var out []ReleaseRef
+	var out []vouch.ReleaseRef
 	if rel != nil {
-		out = []ReleaseRef{{Package: pkg, Version: ver, Status: rel.Effective(p)}}
+		out = []vouch.ReleaseRef{{Package: pkg, Version: ver, Status: rel.Effective(p)}}
 	}
 	qc.rels[k] = out
 	return out, nil
 }
 
 // content returns the releases whose content is digest, at the query's size.
-func (qc *queryCtx) content(ctx context.Context, digest string) ([]ReleaseRef, error) {
+func (qc *queryCtx) content(ctx context.Context, digest string) ([]vouch.ReleaseRef, error) {
 	if v, ok := qc.rels[digest]; ok {
 		return v, nil
 	}
@@ -190,7 +142,7 @@ func (qc *queryCtx) content(ctx context.Context, digest string) ([]ReleaseRef, e
 	if err != nil {
 		return nil, err
 	}
-	var out []ReleaseRef
+	var out []vouch.ReleaseRef
 	for _, row := range rows {
 		rs, err := qc.release(ctx, row.Package, row.Version)
 		if err != nil {
@@ -202,12 +154,13 @@ func (qc *queryCtx) content(ctx context.Context, digest string) ([]ReleaseRef, e
 	return out, nil
 }
 
-func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *QueryRequest) (*QueryItem, bool, error) {
+func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *vouch.QueryRequest) (*vouch.QueryItem, bool, error) {
 	e, err := record.ParseLeaf(row.Leaf)
 	if err != nil {
 		return nil, false, err
 	}
-	it := &QueryItem{Row: row, Entry: e}
+	it := &vouch.QueryItem{Index: row.Index, Time: row.Time, Kind: row.Kind, Type: row.Type, Package: row.Package,
+		Version: row.Version, PredicateType: row.PredicateType, Entry: e}
 	switch {
 	case e.Attestation != nil:
 		for _, d := range e.Attestation.Subjects {
@@ -223,13 +176,13 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *QueryReq
 		}
 	}
 	if req.State != "" {
-		if !slices.ContainsFunc(it.Releases, func(rr ReleaseRef) bool { return rr.Status == req.State }) {
+		if !slices.ContainsFunc(it.Releases, func(rr vouch.ReleaseRef) bool { return rr.Status == req.State }) {
 			return nil, false, nil
 		}
-	} else if len(it.Releases) > 0 && !slices.ContainsFunc(it.Releases, func(rr ReleaseRef) bool { return req.Include.Shows(rr.Status) }) {
+	} else if len(it.Releases) > 0 && !slices.ContainsFunc(it.Releases, func(rr vouch.ReleaseRef) bool { return req.Include.Shows(rr.Status) }) {
 		return nil, false, nil
 	}
-	if e.Attestation != nil && req.needsBody(e.Attestation.PredicateType) {
+	if e.Attestation != nil && req.NeedsBody(e.Attestation.PredicateType) {
 		st, erased, err := qc.r.statement(ctx, row.Index, e.Attestation)
 		if err != nil {
 			return nil, false, err
@@ -247,42 +200,6 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *QueryReq
 		}
 	}
 	return it, true, nil
-}
-
-// Vars returns the CEL variables of an item (see query.Vars).
-func (it *QueryItem) Vars() map[string]any {
-	states := make([]string, 0, len(it.Releases))
-	for _, rr := range it.Releases {
-		states = append(states, rr.Status)
-	}
-	v := map[string]any{
-		"index": int64(it.Row.Index), "time": it.Row.Time, "kind": it.Row.Kind, "type": it.Row.Type,
-		"package": it.Row.Package, "version": it.Row.Version, "signers": it.Signers(), "subjects": it.Subjects(),
-		"predicateType": it.Row.PredicateType, "states": states, "predicate": map[string]any{}, "fields": map[string]any{},
-		"erased": it.Erased,
-	}
-	if it.Predicate != nil {
-		v["predicate"] = it.Predicate
-	}
-	if it.Fields != nil {
-		v["fields"] = it.Fields
-	}
-
-	return v
-}
-
-// Signers returns the key IDs that signed the entry.
-func (it *QueryItem) Signers() []string { return it.Entry.KeyIDs() }
-
-// Subjects returns the content digests the entry is about.
-func (it *QueryItem) Subjects() []string {
-	if a := it.Entry.Attestation; a != nil {
-		return a.Subjects
-	}
-	if d := it.Entry.Record.Digest; d != "" {
-		return []string{d}
-	}
-	return []string{}
 }
 
 // statement loads and parses an attestation's statement through a cache.

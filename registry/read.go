@@ -7,6 +7,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/vouchdev/vouch"
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -136,4 +137,17 @@ func parseTime(s string) (time.Time, error) {
 // before genesis.
 func (r *Registry) OperatorsAt(ctx context.Context, size uint64) (*state.Operators, error) {
 	return getState[state.Operators](ctx, r, state.OperatorsKey, size)
+}
+
+// Status says what this server is doing with the log.
+func (r *Registry) Status(ctx context.Context) (*api.Status, error) {
+	cp, err := r.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	head, err := r.st.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &api.Status{Origin: r.Origin(), Integrator: r.Leading(), Sequenced: head.Sequenced, TreeSize: cp.Size, CheckpointTime: cp.Time}, nil
 }

@@ -16,7 +16,6 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/mod/sumdb/note"
-	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/blob"
@@ -182,13 +181,7 @@ func (r *Registry) Store() store.Store { return r.st }
 // ---- submissions ----
 
 // Receipt acknowledges a sequenced entry.
-type Receipt struct {
-	Index    uint64
-	LeafHash tlog.Hash
-	Time     time.Time
-	// Hash is the record hash, for records.
-	Hash string
-}
+type Receipt = vouch.Receipt
 
 // pending is a submission on its way into the log.
 type pending struct {
@@ -332,3 +325,6 @@ func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
 	row.Signers = e.KeyIDs()
 	return row
 }
+
+// A Registry is everything the HTTP edge asks of one.
+var _ vouch.Registry = (*Registry)(nil)

@@ -6,11 +6,10 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/query"
-	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/state"
-	"github.com/vouchdev/vouch/store"
 )
 
 // statusOf maps refusal codes to HTTP statuses.
@@ -58,8 +57,8 @@ func badRequest(msg string) error { return errorf(http.StatusBadRequest, "bad_re
 func classify(err error) (int, string, string) {
 	var he *httpError
 	var rf *state.Refusal
-	var inv *registry.InvalidError
-	var un *registry.UnavailableError
+	var inv *vouch.InvalidError
+	var un *vouch.UnavailableError
 	var mb *http.MaxBytesError
 	var be *query.BudgetError
 	switch {
@@ -73,7 +72,7 @@ func classify(err error) (int, string, string) {
 		return st, string(rf.Code), rf.Msg
 	case errors.As(err, &inv):
 		return http.StatusBadRequest, "bad_request", inv.Msg
-	case errors.Is(err, registry.ErrNotFound), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, vouch.ErrNotFound):
 		return http.StatusNotFound, "not_found", err.Error()
 	case errors.As(err, &mb):
 		return http.StatusRequestEntityTooLarge, "too_large", "request body is larger than the limit of " + itoa(mb.Limit) + " bytes"

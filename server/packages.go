@@ -7,11 +7,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
-	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/state"
 )
 
@@ -266,11 +266,11 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	switch st.State {
-	case registry.ContentUnknown:
+	case vouch.ContentUnknown:
 		return errorf(http.StatusNotFound, "not_found", "no release in this registry has content "+d)
-	case registry.ContentGone:
+	case vouch.ContentGone:
 		return errorf(http.StatusGone, "gone", st.Reason)
-	case registry.ContentBanned:
+	case vouch.ContentBanned:
 		return errorf(http.StatusUnavailableForLegalReasons, "unavailable_for_legal_reasons", st.Reason)
 	}
 	b, err := s.reg.OpenBlob(r.Context(), d)

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/record"
-	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/state"
 )
 
@@ -60,7 +60,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("unknown query parameter " + strconv.Quote(k))
 		}
 	}
-	req := &registry.QueryRequest{}
+	req := &vouch.QueryRequest{}
 	f := &req.Filter
 	f.Package, f.Version, f.Subject, f.Signer = record.NormalizeName(q.Get("package")), q.Get("version"), q.Get("subject"), q.Get("signer")
 	f.PredicateType, f.Kind, f.Type = q.Get("predicateType"), q.Get("kind"), q.Get("type")
@@ -174,10 +174,9 @@ func (s *Server) pointInTimeSize(r *http.Request, size uint64) (uint64, *api.Che
 	return size, s.checkpointJSON(cp), nil
 }
 
-func queryItem(it *registry.QueryItem, withPredicate bool) api.QueryItem {
-	row := it.Row
-	out := api.QueryItem{Index: row.Index, Time: row.Time, Kind: row.Kind, Type: row.Type, Package: row.Package, Version: row.Version,
-		Signers: it.Signers(), Subjects: it.Subjects(), PredicateType: row.PredicateType, Fields: it.Fields, Erased: it.Erased}
+func queryItem(it *vouch.QueryItem, withPredicate bool) api.QueryItem {
+	out := api.QueryItem{Index: it.Index, Time: it.Time, Kind: it.Kind, Type: it.Type, Package: it.Package, Version: it.Version,
+		Signers: it.Signers(), Subjects: it.Subjects(), PredicateType: it.PredicateType, Fields: it.Fields, Erased: it.Erased}
 	for _, rr := range it.Releases {
 		out.Releases = append(out.Releases, api.ReleaseState(rr))
 	}

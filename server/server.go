@@ -20,8 +20,8 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/api"
-	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -42,7 +42,7 @@ const MaxWait = 30 * time.Second
 
 // Config configures a Server.
 type Config struct {
-	Registry *registry.Registry
+	Registry vouch.Registry
 	Logger   *slog.Logger
 	// Limits bound the cost of requests (zero fields: defaults).
 	Limits Limits
@@ -50,7 +50,7 @@ type Config struct {
 
 // Server serves the registry over HTTP.
 type Server struct {
-	reg    *registry.Registry
+	reg    vouch.Registry
 	log    *slog.Logger
 	mux    *http.ServeMux
 	limits Limits
@@ -400,15 +400,10 @@ func (s *Server) getInclusion(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
-	cp, err := s.reg.Checkpoint(r.Context())
-	if err != nil {
-		return err
-	}
-	head, err := s.reg.Store().Head(r.Context())
+	st, err := s.reg.Status(r.Context())
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	return writeJSON(w, http.StatusOK, api.Status{Origin: s.reg.Origin(), Integrator: s.reg.Leading(),
-		Sequenced: head.Sequenced, TreeSize: cp.Size, CheckpointTime: cp.Time})
+	return writeJSON(w, http.StatusOK, st)
 }
