@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/vouchdev/vouch/audit"
-	"github.com/vouchdev/vouch/bench"
 	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/internal/bench"
 	"github.com/vouchdev/vouch/translog"
 )
 

@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	"github.com/vouchdev/vouch"
-	"github.com/vouchdev/vouch/bench"
 	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/datadir"
+	"github.com/vouchdev/vouch/internal/bench"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/store/sqlstore"

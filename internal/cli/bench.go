@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vouchdev/vouch/audit"
-	"github.com/vouchdev/vouch/bench"
 	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/internal/bench"
 	"github.com/vouchdev/vouch/translog"
 )
 
