@@ -114,17 +114,6 @@ func (a *applier) signedBy(keyID string) bool {
 	return false
 }
 
-// principals returns the principals of the signers that are registered.
-func (a *applier) principals() []string {
-	var p []string
-	for _, s := range a.signers {
-		if s.id != nil {
-			p = append(p, s.id.Principal)
-		}
-	}
-	return p
-}
-
 func (a *applier) event(action, role, signer, from, to string) Event {
 	return Event{Index: a.env.Index, Time: a.env.Time, Action: action, Role: role, Signer: signer,
 		From: from, To: to, Reason: a.r.Reason, Note: a.r.Note}
