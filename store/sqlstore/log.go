@@ -27,7 +27,9 @@ func (db *DB) Leaves(ctx context.Context, from, to uint64) ([][]byte, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([][]byte, 0, to-from)
+	// The range may reach far beyond the head (the answer is then
+	// ErrNotFound): preallocate for what a page of entries can hold.
+	out := make([][]byte, 0, min(to-from, 1024))
 	for rows.Next() {
 		var idx int64
 		var leaf []byte
