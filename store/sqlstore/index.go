@@ -49,22 +49,22 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 		args = append(args, q.Signer)
 	}
 	b.WriteString(` WHERE e.idx < ?`)
-	args = append(args, int64(min(q.Size, 1<<63-1)))
+	args = append(args, idxArg(q.Size))
 	cond := func(sql string, v any) {
 		b.WriteString(" AND " + sql)
 		args = append(args, v)
 	}
 	if q.From > 0 {
-		cond("e.idx >= ?", int64(q.From))
+		cond("e.idx >= ?", idxArg(q.From))
 	}
 	if q.To > 0 {
-		cond("e.idx < ?", int64(q.To))
+		cond("e.idx < ?", idxArg(q.To))
 	}
 	if q.After != nil {
 		if q.Desc {
-			cond("e.idx < ?", int64(*q.After))
+			cond("e.idx < ?", idxArg(*q.After))
 		} else {
-			cond("e.idx > ?", int64(*q.After))
+			cond("e.idx > ?", idxArg(*q.After))
 		}
 	}
 	if q.Package != "" {
