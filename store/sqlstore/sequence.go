@@ -216,6 +216,9 @@ func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog
 		t.add(2, d, idx)
 	}
 	for _, c := range changes {
+		if c.Value == nil {
+			continue // unchanged (store.KV)
+		}
 		t.add(3, c.Key, idx, c.Value)
 	}
 	for _, o := range off {
