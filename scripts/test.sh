@@ -84,7 +84,7 @@ export AWS_ACCESS_KEY_ID=vouchtest AWS_SECRET_ACCESS_KEY=vouchtestsecret
 export VOUCH_TEST_REQUIRE_BACKENDS=1
 
 echo "== go test (PostgreSQL, S3)"
-go test -count=1 -timeout 30m ./blob/... ./server/... ./internal/...
+go test -count=1 -timeout 30m ./blob/... ./store/... ./server/... ./internal/...
 
 echo "== go test -bench (short, so the benchmarks cannot rot)"
 go test -count=1 -run '^$' -bench . -benchtime 200x ./... >"$work/bench.log" 2>&1 || { cat "$work/bench.log"; exit 1; }

@@ -35,7 +35,7 @@ func (db *DB) checkpoint(ctx context.Context, q string, args ...any) (*store.Che
 
 // Checkpoints implements store.Store.
 func (db *DB) Checkpoints(ctx context.Context, from uint64, limit int) ([]*store.CheckpointRow, error) {
-	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT size, time, root, note FROM checkpoints WHERE size >= ? ORDER BY size LIMIT ?`), int64(from), limit)
+	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT size, time, root, note FROM checkpoints WHERE size >= ? ORDER BY size LIMIT ?`), idxArg(from), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -58,5 +58,5 @@ func (db *DB) LatestCheckpoint(ctx context.Context) (*store.CheckpointRow, error
 
 // CheckpointCovering implements store.Store.
 func (db *DB) CheckpointCovering(ctx context.Context, index uint64) (*store.CheckpointRow, error) {
-	return db.checkpoint(ctx, `SELECT size, time, root, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1`, int64(index))
+	return db.checkpoint(ctx, `SELECT size, time, root, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1`, idxArg(index))
 }

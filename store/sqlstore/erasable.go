@@ -28,7 +28,7 @@ func (db *DB) DeleteOffLog(ctx context.Context, digests []string) error {
 
 // Statements implements store.Store.
 func (db *DB) Statements(ctx context.Context, from, to uint64) (map[uint64][]byte, error) {
-	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, data FROM statements WHERE idx >= ? AND idx < ?`), int64(from), int64(to))
+	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, data FROM statements WHERE idx >= ? AND idx < ?`), idxArg(from), idxArg(to))
 	if err != nil {
 		return nil, err
 	}

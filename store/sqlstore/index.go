@@ -49,40 +49,46 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 		args = append(args, q.Signer)
 	}
 	b.WriteString(` WHERE e.idx < ?`)
-	args = append(args, int64(min(q.Size, 1<<63-1)))
+	args = append(args, idxArg(q.Size))
 	cond := func(sql string, v any) {
 		b.WriteString(" AND " + sql)
 		args = append(args, v)
 	}
 	if q.From > 0 {
-		cond("e.idx >= ?", int64(q.From))
+		cond("e.idx >= ?", idxArg(q.From))
 	}
 	if q.To > 0 {
-		cond("e.idx < ?", int64(q.To))
+		cond("e.idx < ?", idxArg(q.To))
 	}
 	if q.After != nil {
 		if q.Desc {
-			cond("e.idx < ?", int64(*q.After))
+			cond("e.idx < ?", idxArg(*q.After))
 		} else {
-			cond("e.idx > ?", int64(*q.After))
+			cond("e.idx > ?", idxArg(*q.After))
 		}
 	}
 	if q.Package != "" {
 		// Entries about a package: its records, and the attestations about
-		// the content of its releases (both found through indexes).
-		rel := "r.package = ?"
-		args2 := []any{q.Package}
+		// the content of its releases (both found through indexes). Only
+		// attestations: another package's release of the same content is
+		// not about this one. Only releases in the tree of size q.Size: an
+		// answer as of a size must not change as the log grows.
 		own := "package = ?"
+		rel := "r.package = ?"
+		ownArgs := []any{q.Package}
+		relArgs := []any{q.Package}
 		if q.Version != "" {
-			rel += " AND r.version = ?"
 			own += " AND version = ?"
-			args2 = append(args2, q.Version)
+			rel += " AND r.version = ?"
+			ownArgs = append(ownArgs, q.Version)
+			relArgs = append(relArgs, q.Version)
 		}
+		relArgs = append(relArgs, idxArg(q.Size))
 		b.WriteString(" AND e.idx IN (SELECT idx FROM entries WHERE " + own +
-			" UNION SELECT s.idx FROM entry_subjects s WHERE s.digest IN (SELECT r.digest FROM entries r WHERE " +
-			rel + " AND r.type = 'release'))")
-		args = append(args, args2...)
-		args = append(args, args2...)
+			" UNION SELECT s.idx FROM entry_subjects s " + db.d.forcedJoin + " entries a ON a.idx = s.idx WHERE a.kind = 'attestation'" +
+			" AND s.digest IN (SELECT r.digest FROM entries r WHERE " + rel + " AND r.type = 'release' AND r.idx < ?))")
+		args = append(args, ownArgs...)
+		args = append(args, relArgs...)
 	}
 	if q.PredicateType != "" {
 		cond("e.ptype = ?", q.PredicateType)

@@ -22,12 +22,14 @@ func (db *DB) Leaves(ctx context.Context, from, to uint64) ([][]byte, error) {
 	if to <= from {
 		return nil, nil
 	}
-	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`), int64(from), int64(to))
+	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`), idxArg(from), idxArg(to))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := make([][]byte, 0, to-from)
+	// The range may reach far beyond the head (the answer is then
+	// ErrNotFound): preallocate for what a page of entries can hold.
+	out := make([][]byte, 0, min(to-from, 1024))
 	for rows.Next() {
 		var idx int64
 		var leaf []byte
@@ -52,7 +54,7 @@ func (db *DB) Leaves(ctx context.Context, from, to uint64) ([][]byte, error) {
 func (db *DB) Entry(ctx context.Context, index uint64) (*store.EntryRow, error) {
 	e := &store.EntryRow{Index: index}
 	var t int64
-	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT leaf, time, kind, type, package, version, ptype, pdigest FROM entries WHERE idx = ?`), int64(index)).
+	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT leaf, time, kind, type, package, version, ptype, pdigest FROM entries WHERE idx = ?`), idxArg(index)).
 		Scan(&e.Leaf, &t, &e.Kind, &e.Type, &e.Package, &e.Version, &e.PredicateType, &e.PayloadDigest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound

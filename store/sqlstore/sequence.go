@@ -216,6 +216,9 @@ func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog
 		t.add(2, d, idx)
 	}
 	for _, c := range changes {
+		if c.Value == nil {
+			continue // unchanged (store.KV)
+		}
 		t.add(3, c.Key, idx, c.Value)
 	}
 	for _, o := range off {
@@ -229,10 +232,18 @@ func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog
 	return nil
 }
 
-// Integrate implements store.SeqTx.
+// Integrate implements store.SeqTx. It takes the integration lock as
+// Store.Integrate does: without it, an integrator in another transaction
+// would still read the old latest checkpoint, and sign a second one over
+// the same old size.
 func (t *seqTx) Integrate(oldSize uint64, build store.BuildCheckpoint) error {
 	if err := t.flush(); err != nil {
 		return err
+	}
+	if t.db.d.lockIntegrate != "" {
+		if _, err := t.tx.ExecContext(t.ctx, t.db.d.lockIntegrate); err != nil {
+			return err
+		}
 	}
 	return t.db.integrate(t.ctx, t.tx, oldSize, build)
 }

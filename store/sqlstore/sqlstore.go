@@ -194,6 +194,11 @@ func (db *DB) execEach(ctx context.Context, q string, vals []any) error {
 	return tx.Commit()
 }
 
+// idxArg converts a log index or tree size to a query argument. The
+// columns are signed; no entry is ever at or beyond 1<<63-1, so larger values
+// mean the same as that one (rather than wrapping around to negative ones).
+func idxArg(x uint64) int64 { return int64(min(x, math.MaxInt64)) }
+
 // indexArgs converts log indexes to query arguments (the columns are signed).
 func indexArgs(idxs []uint64) []any {
 	out := make([]any, len(idxs))

@@ -13,7 +13,7 @@ import (
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, key string, size uint64) ([]byte, error) {
 	var v []byte
-	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT value FROM state WHERE key = ? AND idx < ? ORDER BY idx DESC LIMIT 1`), key, int64(size)).Scan(&v)
+	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT value FROM state WHERE key = ? AND idx < ? ORDER BY idx DESC LIMIT 1`), key, idxArg(size)).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -42,7 +42,7 @@ func (db *DB) Scan(ctx context.Context, prefix string, size uint64, after string
 	q := `SELECT s.key, s.value FROM state s JOIN (
 		SELECT key, MAX(idx) AS m FROM state WHERE key ` + op + ` ? AND key < ? AND idx < ? GROUP BY key ORDER BY key LIMIT ?
 	) t ON s.key = t.key AND s.idx = t.m ORDER BY s.key`
-	rows, err := db.r.QueryContext(ctx, db.d.q(q), lo, prefixEnd(prefix), int64(size), limit)
+	rows, err := db.r.QueryContext(ctx, db.d.q(q), lo, prefixEnd(prefix), idxArg(size), limit)
 	if err != nil {
 		return nil, err
 	}
