@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"time"
 
@@ -84,7 +85,13 @@ func (l *pgLease) Alive(ctx context.Context) bool {
 }
 
 func (l *pgLease) Release() {
-	l.conn.ExecContext(context.Background(), fmt.Sprintf("SELECT pg_advisory_unlock(%d)", lockLeaderKey))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.ExecContext(ctx, fmt.Sprintf("SELECT pg_advisory_unlock(%d)", lockLeaderKey)); err != nil {
+		// The connection may still hold the lock: never give it back to
+		// the pool, close it, so PostgreSQL releases the lock with it.
+		l.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
 	l.conn.Close()
 }
 

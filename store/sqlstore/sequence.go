@@ -45,8 +45,11 @@ func (db *DB) Sequence(ctx context.Context, fn func(store.SeqTx) error) (err err
 	if err != nil {
 		return err
 	}
+	committed := false
 	defer func() {
-		if err != nil {
+		// Also when fn panics: the transaction holds the only writer
+		// connection on SQLite, and must not outlive the call.
+		if !committed {
 			tx.Rollback()
 		}
 	}()
@@ -67,6 +70,7 @@ func (db *DB) Sequence(ctx context.Context, fn func(store.SeqTx) error) (err err
 	if err := st.flush(); err != nil {
 		return err
 	}
+	committed = true
 	return tx.Commit()
 }
 

@@ -170,6 +170,36 @@ func testAppendChecks(t *testing.T, open opener) {
 
 // testRollback checks that an error from fn stores nothing: no entries,
 // state, index rows, off-log data, statements, hashes or checkpoints.
+// testPanicRollsBack: a sequencing function that panics leaves nothing
+// behind, and the store takes the next transaction (on SQLite, the panic
+// must not keep the only writer connection).
+func testPanicRollsBack(t *testing.T, open opener) {
+	f := newFixture(t, open)
+	func() {
+		defer func() { recover() }()
+		f.s.Sequence(ctx, func(tx store.SeqTx) error {
+			e := fill(rec("genesis", "", ""), tx.Head().Sequenced)
+			if err := tx.Append(e.row, e.kvs, e.off); err != nil {
+				t.Fatal(err)
+			}
+			panic("boom")
+		})
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.seq(rec("genesis", "", ""))
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the store took no transaction after a panic in one")
+	}
+	if h, err := f.s.Head(ctx); err != nil || h.Sequenced != 1 {
+		t.Fatalf("head after a panicked and a committed transaction: %+v, %v", h, err)
+	}
+}
+
 func testRollback(t *testing.T, open opener) {
 	f := newFixture(t, open)
 	f.seq(rec("genesis", "", "").set(kv("o", `"ops"`)))

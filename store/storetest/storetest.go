@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sequence", testSequence},
 		{"AppendChecks", testAppendChecks},
 		{"Rollback", testRollback},
+		{"PanicRollsBack", testPanicRollsBack},
 		{"LeavesAndEntry", testLeavesAndEntry},
 		{"Integrate", testIntegrate},
 		{"IntegrateFirstEmpty", testIntegrateFirstEmpty},
