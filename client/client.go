@@ -214,7 +214,7 @@ func (c *Client) Get(ctx context.Context, path string, q url.Values, v any) erro
 
 // checkURL says which setting names base.
 func (c *Client) checkURL(base *url.URL) string {
-	if base == c.base {
+	if base.String() == c.base.String() {
 		return "check --registry or VOUCH_REGISTRY"
 	}
 	return "check the log URL"
