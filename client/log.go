@@ -147,6 +147,10 @@ func (c *Client) ProveIncluded(ctx context.Context, index uint64, leaf []byte, c
 	return c.proveLeaf(ctx, index, tlog.RecordHash(leaf), nil, cp)
 }
 
+// ConsistencyProver returns a proof that the tree of size to extends the
+// tree of size from (see Client.ConsistencyProof), for TrustStore.Advance.
+type ConsistencyProver = func(ctx context.Context, from, to uint64) (tlog.TreeProof, error)
+
 // ConsistencyProof builds, from the log's tiles, a proof that the tree of
 // size to extends the tree of size from. The caller verifies it against
 // checkpoints it trusts (see translog.VerifyConsistency).

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"golang.org/x/mod/sumdb/tlog"
-
 	"github.com/vouchdev/vouch/internal/atomicfile"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -88,7 +86,7 @@ func (t *TrustStore) lock(origin string) (func(), error) {
 // held one and is consistent with it; prove returns a consistency proof from
 // the held size to cp's. It returns the checkpoint held before.
 func (t *TrustStore) Advance(ctx context.Context, v *translog.Verifier, cp *translog.Checkpoint,
-	prove func(ctx context.Context, from, to uint64) (tlog.TreeProof, error)) (*translog.Checkpoint, error) {
+	prove ConsistencyProver) (*translog.Checkpoint, error) {
 	unlock, err := t.lock(v.Origin())
 	if err != nil {
 		return nil, err
@@ -119,7 +117,7 @@ func (t *TrustStore) Advance(ctx context.Context, v *translog.Verifier, cp *tran
 }
 
 func verifyConsistency(ctx context.Context, older, newer *translog.Checkpoint,
-	prove func(ctx context.Context, from, to uint64) (tlog.TreeProof, error)) error {
+	prove ConsistencyProver) error {
 	if older.Size == 0 {
 		return nil
 	}
