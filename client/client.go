@@ -4,6 +4,15 @@
 // between every checkpoint it accepts and the one it held before. The latest
 // verified checkpoint of each log is kept on disk, so that a stale cache or
 // a malicious server can never take the client back in time or onto a fork.
+//
+// Proofs are never taken from the registry's word: the client builds every
+// inclusion and consistency proof itself from the log's hash tiles, and
+// reads entries from its entry bundles, as served under /log/ in the C2SP
+// tlog-tiles layout. The tiles may come from anywhere (Options.LogURL: the
+// registry, a mirror, a CDN, a directory of static files), since what is
+// built from them is checked against checkpoints signed by the trusted log
+// key. Tiles are cached within a Client, so a proof costs requests only for
+// the tiles no earlier proof needed.
 package client
 
 import (
@@ -39,15 +48,23 @@ type Options struct {
 	HTTPClient *http.Client
 	// UserAgent is sent with every request.
 	UserAgent string
+	// LogURL is where the log is read from: its checkpoint at
+	// LogURL/log/checkpoint, and the hash tiles and entry bundles every
+	// proof is built from under LogURL/log/tile/. Empty means the
+	// registry's URL; a mirror or CDN of the registry's /log/ will do.
+	LogURL string
 }
 
 // Client talks to one registry.
 type Client struct {
-	base  *url.URL
-	hc    *http.Client
-	log   *translog.Verifier
-	trust *TrustStore
-	ua    string
+	base *url.URL
+	// logBase is where /log/ is read from (Options.LogURL).
+	logBase *url.URL
+	hc      *http.Client
+	log     *translog.Verifier
+	trust   *TrustStore
+	ua      string
+	tiles   *tileCache
 }
 
 // DefaultHome returns $VOUCH_HOME, or ~/.config/vouch.
@@ -64,9 +81,15 @@ func DefaultHome() string {
 // New returns a client for the registry at baseURL (e.g.
 // "http://127.0.0.1:8080").
 func New(baseURL string, o Options) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := parseBase(baseURL)
+	if err != nil {
 		return nil, fmt.Errorf("registry URL %q must be http(s)://host[:port]", baseURL)
+	}
+	lu := u
+	if o.LogURL != "" {
+		if lu, err = parseBase(o.LogURL); err != nil {
+			return nil, fmt.Errorf("log URL %q must be http(s)://host[:port][/path], the URL under which /log/ is served", o.LogURL)
+		}
 	}
 	if o.LogKey == nil {
 		return nil, errors.New("no trusted log key: pass --log-key or set VOUCH_LOG_KEY to the registry's log.vkey")
@@ -82,7 +105,15 @@ func New(baseURL string, o Options) (*Client, error) {
 	if ua == "" {
 		ua = "vouch-client"
 	}
-	return &Client{base: u, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua}, nil
+	return &Client{base: u, logBase: lu, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua, tiles: newTileCache()}, nil
+}
+
+func parseBase(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(s, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("not an http(s) URL")
+	}
+	return u, nil
 }
 
 // Origin returns the origin of the trusted log.
@@ -112,11 +143,16 @@ func IsCode(err error, code string) bool {
 	return errors.As(err, &ae) && ae.Code == code
 }
 
-func (c *Client) url(path string, q url.Values) string {
-	u := *c.base
-	u.Path = c.base.Path + path
+func (c *Client) url(path string, q url.Values) string { return joinURL(c.base, path, q) }
+
+// logURL returns the URL of path (starting /log/) where the log is read.
+func (c *Client) logURL(path string) string { return joinURL(c.logBase, path, nil) }
+
+func joinURL(base *url.URL, path string, q url.Values) string {
+	u := *base
+	u.Path = base.Path + path
 	if i := strings.IndexByte(path, '%'); i >= 0 {
-		u.RawPath = c.base.Path + path
+		u.RawPath = base.Path + path
 		u.Path, _ = url.PathUnescape(u.RawPath)
 	}
 	if q != nil {
@@ -125,9 +161,15 @@ func (c *Client) url(path string, q url.Values) string {
 	return u.String()
 }
 
-// do sends a request and returns the response body of a 2xx answer.
+// do sends a request to the registry and returns the response body of a
+// 2xx answer.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, ctype string) ([]byte, http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.url(path, q), body)
+	return c.doAt(ctx, c.base, method, path, q, body, ctype)
+}
+
+// doAt is do, at base: the registry's URL or the log's.
+func (c *Client) doAt(ctx context.Context, base *url.URL, method, path string, q url.Values, body io.Reader, ctype string) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, joinURL(base, path, q), body)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,7 +189,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	if resp.StatusCode/100 != 2 {
 		ae := apiError(resp.StatusCode, b)
 		if ae.Code == "" && strings.Contains(resp.Header.Get("Content-Type"), "html") {
-			ae.Message = fmt.Sprintf("%s answered %s with an HTML page: it is not a Vouch registry, or not at this URL (check --registry or VOUCH_REGISTRY)", c.base, resp.Status)
+			ae.Message = fmt.Sprintf("%s answered %s with an HTML page: it is not a Vouch registry, or not at this URL (%s)", base, resp.Status, c.checkURL(base))
 		}
 		return nil, nil, ae
 	}
@@ -168,6 +210,14 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) 
 // Get fetches a JSON API path (relative to the registry root) into v.
 func (c *Client) Get(ctx context.Context, path string, q url.Values, v any) error {
 	return c.getJSON(ctx, path, q, v)
+}
+
+// checkURL says which setting names base.
+func (c *Client) checkURL(base *url.URL) string {
+	if base.String() == c.base.String() {
+		return "check --registry or VOUCH_REGISTRY"
+	}
+	return "check the log URL"
 }
 
 func decodeHashes(ss []string) ([]tlog.Hash, error) {

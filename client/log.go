@@ -2,31 +2,30 @@ package client
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	tclient "github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/translog"
 )
 
-// Checkpoint fetches the log's latest checkpoint, verifies its signature and
-// its consistency with the held checkpoint, and makes it the held one. It
-// returns the new checkpoint and the one held before (nil the first time).
+// Checkpoint fetches the log's latest checkpoint (from LogURL), verifies its
+// signature and its consistency with the held checkpoint, and makes it the
+// held one. It returns the new checkpoint and the one held before (nil the
+// first time).
 func (c *Client) Checkpoint(ctx context.Context) (cp, prev *translog.Checkpoint, err error) {
-	b, _, err := c.do(ctx, http.MethodGet, "/log/checkpoint", nil, nil, "")
+	b, _, err := c.doAt(ctx, c.logBase, http.MethodGet, "/log/checkpoint", nil, nil, "")
 	if err != nil {
 		return nil, nil, err
 	}
-	cp, err = c.open(b)
+	cp, err = c.open(b, c.logBase)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -35,9 +34,9 @@ func (c *Client) Checkpoint(ctx context.Context) (cp, prev *translog.Checkpoint,
 }
 
 // open verifies a checkpoint's signature with the trusted log key, and
-// says, when it fails, whether the registry serves another log or is not
-// a Vouch registry at all.
-func (c *Client) open(note []byte) (*translog.Checkpoint, error) {
+// says, when it fails, whether src (the URL it came from) serves another
+// log or is not a Vouch registry at all.
+func (c *Client) open(note []byte, src *url.URL) (*translog.Checkpoint, error) {
 	cp, err := c.log.Open(note)
 	if err == nil {
 		return cp, nil
@@ -45,11 +44,11 @@ func (c *Client) open(note []byte) (*translog.Checkpoint, error) {
 	first, _, _ := strings.Cut(string(note), "\n")
 	switch {
 	case !translog.LooksLikeCheckpoint(note):
-		return nil, fmt.Errorf("%s does not serve a signed checkpoint at /log/checkpoint (it answered %q): it is not a Vouch registry, or not at this URL; check --registry (VOUCH_REGISTRY)",
-			c.base, clip(first, 60))
+		return nil, fmt.Errorf("%s does not serve a signed checkpoint at /log/checkpoint (it answered %q): it is not a Vouch registry, or not at this URL; %s",
+			src, clip(first, 60), c.checkURL(src))
 	case first != c.log.Origin():
 		return nil, fmt.Errorf("the registry at %s serves the log %q, but the trusted log key is for the log %q: use the log key of the registry you mean (its log.vkey), or the registry the key belongs to",
-			c.base, first, c.log.Origin())
+			src, first, c.log.Origin())
 	}
 	return nil, fmt.Errorf("the checkpoint of %s is not signed by the trusted log key %s: %w (the registry, or something in between, is not the one this key trusts)",
 		c.log.Origin(), c.log.Key(), err)
@@ -65,21 +64,29 @@ func clip(s string, n int) string {
 
 // adopt verifies cp against the held checkpoint and makes it the held one.
 func (c *Client) adopt(ctx context.Context, cp *translog.Checkpoint) (*translog.Checkpoint, error) {
-	return c.trust.Advance(ctx, c.log, cp, c.consistencyRaw)
-}
-
-func (c *Client) consistencyRaw(ctx context.Context, from, to uint64) ([]byte, error) {
-	b, _, err := c.do(ctx, http.MethodGet, "/api/v1/proof/consistency",
-		url.Values{"from": {strconv.FormatUint(from, 10)}, "to": {strconv.FormatUint(to, 10)}}, nil, "")
-	return b, err
-}
-
-func decodeProofJSON(raw []byte) (tlog.TreeProof, error) {
-	var cj api.ConsistencyResponse
-	if err := json.Unmarshal(raw, &cj); err != nil {
-		return nil, fmt.Errorf("malformed consistency proof: %w", err)
+	held, err := c.trust.Advance(ctx, c.log, cp, c.ConsistencyProof)
+	var fe *ForkError
+	if !errors.As(err, &fe) || fe.Held == fe.Got {
+		return held, err
 	}
-	return decodeHashes(cj.Proof)
+	var re *readError
+	if errors.As(fe.Err, &re) {
+		// Nothing was proven either way: the tiles could not be read.
+		return held, fmt.Errorf("cannot check the checkpoint of size %d against the one of size %d this client holds: %w", fe.Got, fe.Held, re)
+	}
+	return held, c.blameTiles(ctx, fe, cp)
+}
+
+// blameTiles is called when the tiles did not prove one checkpoint extends
+// another, and were read at the size of the larger, newer. Either the log
+// forked, or the tiles are not the log's: fe says which. It also empties the
+// cache, so that a tile corrupted on the way does not stay.
+func (c *Client) blameTiles(ctx context.Context, fe *ForkError, newer *translog.Checkpoint) *ForkError {
+	defer c.tiles.purge()
+	if err := c.tilesMatch(ctx, newer); err != nil {
+		return &ForkError{Held: fe.Held, Got: fe.Got, Err: fmt.Errorf("%w; %v", fe.Err, err)}
+	}
+	return fe
 }
 
 // Held returns the checkpoint this client holds for the log, or nil.
@@ -95,15 +102,15 @@ func (c *Client) VerifyLog(ctx context.Context) (held, latest *translog.Checkpoi
 // Entry is a log entry whose inclusion in a verified checkpoint has been
 // checked.
 type Entry struct {
-	Index      uint64
-	Leaf       []byte
-	Time       time.Time
-	Integrated time.Time
+	Index uint64
+	Leaf  []byte
+	// Time is the log time the entry carries (zero if it does not parse).
+	Time time.Time
 	// Checkpoint is the verified checkpoint the entry was proven in.
 	Checkpoint *translog.Checkpoint
 }
 
-// Entry fetches entry index and proves it included in the latest verified
+// Entry reads entry index and proves it included in the latest verified
 // checkpoint (fetched first).
 func (c *Client) Entry(ctx context.Context, index uint64) (*Entry, error) {
 	cp, _, err := c.Checkpoint(ctx)
@@ -113,34 +120,23 @@ func (c *Client) Entry(ctx context.Context, index uint64) (*Entry, error) {
 	return c.EntryIn(ctx, index, cp)
 }
 
-// EntryIn fetches entry index and proves it included in the verified
-// checkpoint cp.
+// EntryIn reads entry index from the log's entry bundles and proves it
+// included in the verified checkpoint cp with a proof built from the log's
+// tiles.
 func (c *Client) EntryIn(ctx context.Context, index uint64, cp *translog.Checkpoint) (*Entry, error) {
 	if index >= cp.Size {
 		return nil, fmt.Errorf("entry %d is not in the log yet (the verified checkpoint has %d entries)", index, cp.Size)
 	}
-	var ej api.EntryResponse
-	if err := c.getJSON(ctx, "/api/v1/entries/"+strconv.FormatUint(index, 10),
-		url.Values{"size": {strconv.FormatUint(cp.Size, 10)}}, &ej); err != nil {
-		return nil, err
-	}
-	leaf, err := base64.StdEncoding.DecodeString(ej.Leaf)
-	if err != nil {
-		return nil, errors.New("malformed entry: leaf is not base64")
-	}
-	if ej.Index != index || ej.TreeSize != cp.Size {
-		return nil, fmt.Errorf("asked for entry %d in tree %d, got entry %d in tree %d", index, cp.Size, ej.Index, ej.TreeSize)
-	}
-	proof, err := decodeHashes(ej.InclusionProof)
+	leaf, err := c.leaf(ctx, index, cp.Size)
 	if err != nil {
 		return nil, err
 	}
-	if err := translog.VerifyInclusion(cp, index, leaf, proof); err != nil {
+	if err := c.proveLeaf(ctx, index, tlog.RecordHash(leaf), leaf, cp); err != nil {
 		return nil, err
 	}
-	e := &Entry{Index: index, Leaf: leaf, Time: ej.Time, Checkpoint: cp}
-	if ej.IntegratedTime != nil {
-		e.Integrated = *ej.IntegratedTime
+	e := &Entry{Index: index, Leaf: leaf, Checkpoint: cp}
+	if le, err := record.ParseLeaf(leaf); err == nil {
+		e.Time = le.Time
 	}
 	return e, nil
 }
@@ -148,22 +144,58 @@ func (c *Client) EntryIn(ctx context.Context, index uint64, cp *translog.Checkpo
 // ProveIncluded checks that leaf is entry index of the log, by an inclusion
 // proof against cp (which must be verified).
 func (c *Client) ProveIncluded(ctx context.Context, index uint64, leaf []byte, cp *translog.Checkpoint) error {
-	return c.proveLeafHash(ctx, index, tlog.RecordHash(leaf), cp)
+	return c.proveLeaf(ctx, index, tlog.RecordHash(leaf), nil, cp)
 }
 
-// ConsistencyProof fetches a proof that the tree of size to extends the tree
-// of size from. The caller verifies it against checkpoints it trusts (see
-// translog.VerifyConsistency).
+// ConsistencyProver returns a proof that the tree of size to extends the
+// tree of size from (see Client.ConsistencyProof), for TrustStore.Advance.
+type ConsistencyProver = func(ctx context.Context, from, to uint64) (tlog.TreeProof, error)
+
+// ConsistencyProof builds, from the log's tiles, a proof that the tree of
+// size to extends the tree of size from. The caller verifies it against
+// checkpoints it trusts (see translog.VerifyConsistency).
 func (c *Client) ConsistencyProof(ctx context.Context, from, to uint64) (tlog.TreeProof, error) {
-	raw, err := c.consistencyRaw(ctx, from, to)
+	switch {
+	case from > to:
+		return nil, fmt.Errorf("no consistency proof from the tree of size %d to the smaller tree of size %d", from, to)
+	case from == 0 || from == to:
+		return tlog.TreeProof{}, nil
+	}
+	pb, err := tclient.NewProofBuilder(ctx, to, c.readTile)
 	if err != nil {
 		return nil, err
 	}
-	return decodeProofJSON(raw)
+	p, err := pb.ConsistencyProof(ctx, from, to)
+	if err != nil {
+		return nil, &readError{fmt.Errorf("building the consistency proof from the tree of size %d to %d from the tiles at %s/log/: %v", from, to, c.logBase, err)}
+	}
+	return hashes(p)
 }
 
 // ProveLeafHash checks that the entry with the given leaf hash is entry index
 // of the log, by an inclusion proof against cp (which must be verified).
 func (c *Client) ProveLeafHash(ctx context.Context, index uint64, leafHash tlog.Hash, cp *translog.Checkpoint) error {
-	return c.proveLeafHash(ctx, index, leafHash, cp)
+	return c.proveLeaf(ctx, index, leafHash, nil, cp)
+}
+
+// proveLeaf checks that leafHash is entry index of the tree of cp, by an
+// inclusion proof built from the log's tiles. leaf, if not nil, is the
+// entry as read from its bundle, to blame the bundle rather than the tiles
+// when it is the one at fault.
+func (c *Client) proveLeaf(ctx context.Context, index uint64, leafHash tlog.Hash, leaf []byte, cp *translog.Checkpoint) error {
+	if index >= cp.Size {
+		return fmt.Errorf("entry %d is not in a tree of size %d", index, cp.Size)
+	}
+	proof, err := c.inclusionProof(ctx, index, cp.Size)
+	if err != nil {
+		return err
+	}
+	if err := tlog.CheckRecord(proof, int64(cp.Size), cp.Hash, int64(index), leafHash); err != nil {
+		if leaf == nil {
+			c.tiles.purge()
+			return fmt.Errorf("inclusion proof of entry %d in tree %d, built from the tiles at %s/log/: %w", index, cp.Size, c.logBase, err)
+		}
+		return c.tilesFailed(ctx, index, leaf, cp, proof, err)
+	}
+	return nil
 }

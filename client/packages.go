@@ -49,7 +49,7 @@ func (a At) values() url.Values {
 // becomes the held checkpoint; an older one (a read at an earlier tree size)
 // must be a prefix of the held one.
 func (c *Client) VerifyCheckpoint(ctx context.Context, note string) (*translog.Checkpoint, error) {
-	cp, err := c.open([]byte(note))
+	cp, err := c.open([]byte(note), c.base)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (c *Client) VerifyCheckpoint(ctx context.Context, note string) (*translog.C
 		return nil, err
 	}
 	if err := translog.VerifyConsistency(cp, held, p); err != nil {
-		return nil, &ForkError{Held: held.Size, Got: cp.Size, Err: err}
+		return nil, c.blameTiles(ctx, &ForkError{Held: held.Size, Got: cp.Size, Err: err}, held)
 	}
 	return cp, nil
 }

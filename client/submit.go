@@ -84,7 +84,7 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 	if aj.Checkpoint == nil {
 		return nil, errors.New("the registry did not return a checkpoint for a waited write")
 	}
-	cp, err := c.open([]byte(aj.Checkpoint.Note))
+	cp, err := c.open([]byte(aj.Checkpoint.Note), c.base)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 		if herr != nil {
 			return nil, herr
 		}
-		if err := c.proveLeafHash(ctx, aj.Index, rc.LeafHash, held); err != nil {
+		if err := c.proveLeaf(ctx, aj.Index, rc.LeafHash, nil, held); err != nil {
 			return nil, err
 		}
 		cp = held
@@ -117,20 +117,4 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 	rc.Checkpoint = cp
 	rc.Proof = aj.Proof
 	return rc, nil
-}
-
-func (c *Client) proveLeafHash(ctx context.Context, index uint64, leafHash tlog.Hash, cp *translog.Checkpoint) error {
-	var ij api.InclusionResponse
-	if err := c.getJSON(ctx, "/api/v1/proof/inclusion", url.Values{
-		"index": {fmt.Sprint(index)}, "size": {fmt.Sprint(cp.Size)}}, &ij); err != nil {
-		return err
-	}
-	proof, err := decodeHashes(ij.Proof)
-	if err != nil {
-		return err
-	}
-	if err := tlog.CheckRecord(proof, int64(cp.Size), cp.Hash, int64(index), leafHash); err != nil {
-		return fmt.Errorf("inclusion proof of entry %d in tree %d: %w", index, cp.Size, err)
-	}
-	return nil
 }

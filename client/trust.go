@@ -86,7 +86,7 @@ func (t *TrustStore) lock(origin string) (func(), error) {
 // held one and is consistent with it; prove returns a consistency proof from
 // the held size to cp's. It returns the checkpoint held before.
 func (t *TrustStore) Advance(ctx context.Context, v *translog.Verifier, cp *translog.Checkpoint,
-	prove func(ctx context.Context, from, to uint64) ([]byte, error)) (*translog.Checkpoint, error) {
+	prove ConsistencyProver) (*translog.Checkpoint, error) {
 	unlock, err := t.lock(v.Origin())
 	if err != nil {
 		return nil, err
@@ -117,17 +117,13 @@ func (t *TrustStore) Advance(ctx context.Context, v *translog.Verifier, cp *tran
 }
 
 func verifyConsistency(ctx context.Context, older, newer *translog.Checkpoint,
-	prove func(ctx context.Context, from, to uint64) ([]byte, error)) error {
+	prove ConsistencyProver) error {
 	if older.Size == 0 {
 		return nil
 	}
-	raw, err := prove(ctx, older.Size, newer.Size)
+	p, err := prove(ctx, older.Size, newer.Size)
 	if err != nil {
 		return fmt.Errorf("fetching a consistency proof: %w", err)
-	}
-	p, err := decodeProofJSON(raw)
-	if err != nil {
-		return err
 	}
 	return translog.VerifyConsistency(older, newer, p)
 }

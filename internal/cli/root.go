@@ -26,6 +26,7 @@ const DefaultRegistry = "http://127.0.0.1:8080"
 // globals are the flags every command shares.
 type globals struct {
 	registry string
+	logURL   string
 	keyFiles []string
 	logKey   string
 	json     bool
@@ -83,6 +84,7 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 	root.SetErr(errOut)
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.registry, "registry", envOr("VOUCH_REGISTRY", DefaultRegistry), "registry URL (env VOUCH_REGISTRY)")
+	pf.StringVar(&g.logURL, "log-url", os.Getenv("VOUCH_LOG_URL"), "where the log's tiles are read from to verify, e.g. a mirror or CDN of the registry's /log/ (default: the registry; env VOUCH_LOG_URL)")
 	pf.StringSliceVar(&g.keyFiles, "key", envList("VOUCH_KEY"), "private key file to sign with; repeatable where several signers are allowed (env VOUCH_KEY)")
 	pf.StringVar(&g.logKey, "log-key", os.Getenv("VOUCH_LOG_KEY"), "the registry's log verifier key, or a file holding it such as <data>/log.vkey (env VOUCH_LOG_KEY)")
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
@@ -129,7 +131,7 @@ func (g *globals) client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(g.registry, client.Options{LogKey: v, UserAgent: "vouch-cli"})
+	return client.New(g.registry, client.Options{LogKey: v, UserAgent: "vouch-cli", LogURL: g.logURL})
 }
 
 // signers loads the --key files; at least one is required.
