@@ -152,6 +152,13 @@ type Checkpoints interface {
 	// CheckpointCovering returns the first checkpoint whose tree contains
 	// entry index, or ErrNotFound.
 	CheckpointCovering(ctx context.Context, index uint64) (*CheckpointRow, error)
+	// SaveWitnessed records a checkpoint that met the witness policy's
+	// quorum (Note holds the cosignatures too), unless a larger one is
+	// recorded already. Replicas share it.
+	SaveWitnessed(ctx context.Context, cp *CheckpointRow) error
+	// LatestWitnessed returns the largest witnessed checkpoint, or
+	// ErrNotFound.
+	LatestWitnessed(ctx context.Context) (*CheckpointRow, error)
 }
 
 // State reads state objects as of any tree size.

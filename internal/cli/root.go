@@ -103,6 +103,7 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 		newQueryCmd(g),
 		newVerifyCmd(g),
 		newBenchCmd(g),
+		newWitnessCmd(g),
 	)
 	root.AddCommand(newTransitionCmds(g)...)
 	return root

@@ -60,3 +60,33 @@ func (db *DB) LatestCheckpoint(ctx context.Context) (*store.CheckpointRow, error
 func (db *DB) CheckpointCovering(ctx context.Context, index uint64) (*store.CheckpointRow, error) {
 	return db.checkpoint(ctx, `SELECT size, time, root, note FROM checkpoints WHERE size > ? ORDER BY size LIMIT 1`, idxArg(index))
 }
+
+// SaveWitnessed implements store.Store. Only the newest few witnessed
+// checkpoints are kept: the latest is what is served.
+func (db *DB) SaveWitnessed(ctx context.Context, cp *store.CheckpointRow) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var cur sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(size) FROM witnessed`).Scan(&cur); err != nil {
+		return err
+	}
+	if cur.Valid && uint64(cur.Int64) >= cp.Size {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, db.d.q(`INSERT INTO witnessed (size, time, root, note) VALUES (?, ?, ?, ?)`),
+		idxArg(cp.Size), unixNanos(cp.Time), cp.Root[:], cp.Note); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, db.d.q(`DELETE FROM witnessed WHERE size < ?`), idxArg(cp.Size)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// LatestWitnessed implements store.Store.
+func (db *DB) LatestWitnessed(ctx context.Context) (*store.CheckpointRow, error) {
+	return db.checkpoint(ctx, `SELECT size, time, root, note FROM witnessed ORDER BY size DESC LIMIT 1`)
+}

@@ -61,4 +61,10 @@ var migrations = []migration{
 		sqlite:   []string{`CREATE TABLE used_requests (digest TEXT PRIMARY KEY, time INTEGER NOT NULL) WITHOUT ROWID`},
 		postgres: []string{`CREATE TABLE used_requests (digest TEXT PRIMARY KEY, time BIGINT NOT NULL)`},
 	},
+	{
+		// Checkpoints that met the witness policy's quorum, with their
+		// cosignatures: what /log/checkpoint serves when there is a policy.
+		sqlite:   []string{`CREATE TABLE witnessed (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, root BLOB NOT NULL, note BLOB NOT NULL)`},
+		postgres: []string{`CREATE TABLE witnessed (size BIGINT PRIMARY KEY, time BIGINT NOT NULL, root BYTEA NOT NULL, note BYTEA NOT NULL)`},
+	},
 }

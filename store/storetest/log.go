@@ -634,3 +634,24 @@ func testCheckpoints(t *testing.T, open opener) {
 		}
 	}
 }
+
+// testWitnessed: the witnessed checkpoint only grows.
+func testWitnessed(t *testing.T, open opener) {
+	f := newFixture(t, open)
+	if _, err := f.s.LatestWitnessed(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("LatestWitnessed of a new store: %v", err)
+	}
+	for _, c := range []struct{ save, want uint64 }{{3, 3}, {7, 7}, {5, 7}, {7, 7}, {1 << 40, 1 << 40}} {
+		note := []byte(fmt.Sprintf("checkpoint %d\n— w1 sig\n", c.save))
+		if err := f.s.SaveWitnessed(ctx, &store.CheckpointRow{Size: c.save, Time: time.Unix(int64(c.save%1000), 0), Note: note}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.s.LatestWitnessed(ctx)
+		if err != nil || got.Size != c.want {
+			t.Fatalf("after saving %d: %+v, %v", c.save, got, err)
+		}
+		if c.save == c.want && string(got.Note) != string(note) {
+			t.Fatalf("note %q", got.Note)
+		}
+	}
+}

@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SeqTxIntegrate", testSeqTxIntegrate},
 		{"SeqTxIntegrateIsCAS", testSeqTxIntegrateCAS},
 		{"Checkpoints", testCheckpoints},
+		{"Witnessed", testWitnessed},
 		{"State", testState},
 		{"StateUnchanged", testStateUnchanged},
 		{"SeqTxReads", testSeqTxReads},
