@@ -290,4 +290,25 @@ type Status struct {
 	Sequenced      uint64    `json:"sequenced"`
 	TreeSize       uint64    `json:"treeSize"`
 	CheckpointTime time.Time `json:"checkpointTime"`
+	// WitnessedSize is the size of the newest checkpoint a quorum of the
+	// witness policy cosigned (with a policy: what /log/checkpoint serves).
+	WitnessedSize uint64 `json:"witnessedSize,omitempty"`
+	// Witnesses is the state of each witness (on the replica that
+	// submits to them).
+	Witnesses []WitnessStatus `json:"witnesses,omitempty"`
+	// Alarms are signs that someone saw another history of this log.
+	Alarms []string `json:"alarms,omitempty"`
+}
+
+// WitnessStatus is what the registry knows of one witness.
+type WitnessStatus struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// Size is the tree size the witness last cosigned.
+	Size        uint64    `json:"size"`
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	LastError   string    `json:"lastError,omitempty"`
+	// Alarm is set when the witness refused a checkpoint in a way that
+	// means it saw another history of this log.
+	Alarm string `json:"alarm,omitempty"`
 }

@@ -33,6 +33,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/cosign"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -53,6 +54,11 @@ type Options struct {
 	// proof is built from under LogURL/log/tile/. Empty means the
 	// registry's URL; a mirror or CDN of the registry's /log/ will do.
 	LogURL string
+	// WitnessPolicy, if set, is the witnesses whose cosignatures the
+	// client requires: every checkpoint newer than the one it holds must
+	// carry a quorum of them, or it is refused with the witnesses missing
+	// named. Older checkpoints are proven consistent with the held one.
+	WitnessPolicy *cosign.Policy
 }
 
 // Client talks to one registry.
@@ -65,6 +71,7 @@ type Client struct {
 	trust   *TrustStore
 	ua      string
 	tiles   *tileCache
+	policy  *cosign.Policy
 }
 
 // DefaultHome returns $VOUCH_HOME, or ~/.config/vouch.
@@ -105,7 +112,8 @@ func New(baseURL string, o Options) (*Client, error) {
 	if ua == "" {
 		ua = "vouch-client"
 	}
-	return &Client{base: u, logBase: lu, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua, tiles: newTileCache()}, nil
+	return &Client{base: u, logBase: lu, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua, tiles: newTileCache(),
+		policy: o.WitnessPolicy}, nil
 }
 
 func parseBase(s string) (*url.URL, error) {

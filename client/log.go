@@ -64,6 +64,20 @@ func clip(s string, n int) string {
 
 // adopt verifies cp against the held checkpoint and makes it the held one.
 func (c *Client) adopt(ctx context.Context, cp *translog.Checkpoint) (*translog.Checkpoint, error) {
+	if c.policy != nil {
+		// A checkpoint that would move the client forward must carry the
+		// policy's quorum; one at or below the held size is checked
+		// against the held one instead, which carried it.
+		held, err := c.trust.Load(c.log)
+		if err != nil {
+			return nil, err
+		}
+		if held == nil || cp.Size > held.Size {
+			if err := c.policy.Check(cp.Note, cp.Size); err != nil {
+				return held, err
+			}
+		}
+	}
 	held, err := c.trust.Advance(ctx, c.log, cp, c.ConsistencyProof)
 	var fe *ForkError
 	if !errors.As(err, &fe) || fe.Held == fe.Got {

@@ -62,7 +62,7 @@ type Gateway struct {
 
 // witnessState is what the gateway knows of one witness.
 type witnessState struct {
-	w Witness
+	w  Witness
 	mu sync.Mutex
 	// size is the size of the latest checkpoint of ours the witness
 	// cosigned, as far as we know (learned from its answers); cosig is its

@@ -17,17 +17,19 @@ import (
 // Latest returns the newest checkpoint, or nil before the first one.
 func (r *Registry) Latest() *translog.Checkpoint { return r.lc.Latest() }
 
-// Checkpoint returns the latest checkpoint.
+// Checkpoint returns the latest published checkpoint: with a witness
+// policy, the newest one a quorum cosigned, its cosignatures in its Note.
 func (r *Registry) Checkpoint(ctx context.Context) (*translog.Checkpoint, error) {
-	return r.lc.Checkpoint(ctx)
+	return r.published(ctx)
 }
 
 // Changed returns a channel closed when a newer checkpoint is known.
 func (r *Registry) Changed() <-chan struct{} { return r.lc.Changed() }
 
-// WaitCovered waits until a checkpoint covers entry index and returns it.
+// WaitCovered waits until a published checkpoint covers entry index and
+// returns it.
 func (r *Registry) WaitCovered(ctx context.Context, index uint64) (*translog.Checkpoint, error) {
-	return r.lc.WaitCovered(ctx, index)
+	return r.waitPublished(ctx, index)
 }
 
 // WaitReady waits until the log has a checkpoint.
@@ -36,15 +38,34 @@ func (r *Registry) WaitReady(ctx context.Context) error { return r.lc.WaitReady(
 // Leading reports whether this registry integrates the log.
 func (r *Registry) Leading() bool { return r.lc.Leading() }
 
-// CheckpointFor returns the checkpoint an answer as of size is valid for.
+// CheckpointFor returns the checkpoint an answer as of size is valid for:
+// the first one covering it, or the published one (with its
+// cosignatures) when it is of exactly that size.
 func (r *Registry) CheckpointFor(ctx context.Context, size uint64) (*translog.Checkpoint, error) {
+	pub, err := r.published(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 || size == pub.Size {
+		return pub, nil
+	}
 	return r.lc.CheckpointFor(ctx, size)
 }
 
 // Entry returns entry index with an inclusion proof in the tree of the
-// given size (0: the latest checkpoint).
+// given size (0: the latest published checkpoint).
 func (r *Registry) Entry(ctx context.Context, index, size uint64) (*vouch.Entry, error) {
-	return r.lc.Entry(ctx, index, size)
+	size, err := r.treeSize(ctx, size)
+	if err != nil {
+		return nil, err
+	}
+	e, err := r.lc.Entry(ctx, index, size)
+	if err == nil && e.Checkpoint != nil && e.Checkpoint.Size == size {
+		if pub, perr := r.published(ctx); perr == nil && pub.Size == size {
+			e.Checkpoint = pub
+		}
+	}
+	return e, err
 }
 
 // InclusionProof proves entry index in the tree of the given size.
@@ -53,8 +74,12 @@ func (r *Registry) InclusionProof(ctx context.Context, index, size uint64) (tlog
 }
 
 // ConsistencyProof proves that the tree of size to extends the tree of size
-// from (to = 0: the latest checkpoint).
+// from (to = 0: the latest published checkpoint).
 func (r *Registry) ConsistencyProof(ctx context.Context, from, to uint64) (tlog.TreeProof, uint64, error) {
+	to, err := r.treeSize(ctx, to)
+	if err != nil {
+		return nil, 0, err
+	}
 	return r.lc.ConsistencyProof(ctx, from, to)
 }
 
@@ -71,11 +96,11 @@ func (r *Registry) EntryBundle(ctx context.Context, index uint64, width int) ([]
 // resolveSize turns an at= tree size (0: latest) into a size and the
 // checkpoint the answer is valid for.
 func (r *Registry) resolveSize(ctx context.Context, size uint64) (uint64, *translog.Checkpoint, error) {
-	size, err := r.lc.TreeSize(ctx, size)
+	size, err := r.treeSize(ctx, size)
 	if err != nil {
 		return 0, nil, err
 	}
-	cp, err := r.lc.CheckpointFor(ctx, size)
+	cp, err := r.CheckpointFor(ctx, size)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -107,7 +132,7 @@ func getState[T any](ctx context.Context, r *Registry, key string, size uint64) 
 // PackageState returns a package's state at tree size (0: latest
 // checkpoint), or nil if it did not exist then.
 func (r *Registry) PackageState(ctx context.Context, name string, size uint64) (*state.Package, error) {
-	size, err := r.lc.TreeSize(ctx, size)
+	size, err := r.treeSize(ctx, size)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +141,7 @@ func (r *Registry) PackageState(ctx context.Context, name string, size uint64) (
 
 // IdentityState returns an identity at tree size (0: latest), or nil.
 func (r *Registry) IdentityState(ctx context.Context, keyID string, size uint64) (*state.Identity, error) {
-	size, err := r.lc.TreeSize(ctx, size)
+	size, err := r.treeSize(ctx, size)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +166,7 @@ func (r *Registry) OperatorsAt(ctx context.Context, size uint64) (*state.Operato
 
 // Status says what this server is doing with the log.
 func (r *Registry) Status(ctx context.Context) (*api.Status, error) {
-	cp, err := r.Checkpoint(ctx)
+	cp, err := r.lc.Checkpoint(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -149,5 +174,6 @@ func (r *Registry) Status(ctx context.Context) (*api.Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &api.Status{Origin: r.Origin(), Integrator: r.Leading(), Sequenced: head.Sequenced, TreeSize: cp.Size, CheckpointTime: cp.Time}, nil
+	st := &api.Status{Origin: r.Origin(), Integrator: r.Leading(), Sequenced: head.Sequenced, TreeSize: cp.Size, CheckpointTime: cp.Time}
+	return st, r.witnessStatus(ctx, st)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/blob"
 	"github.com/vouchdev/vouch/content"
+	"github.com/vouchdev/vouch/cosign"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/logcore"
 	"github.com/vouchdev/vouch/record"
@@ -66,6 +67,15 @@ type Config struct {
 	MaxAttestationSize int64
 	// Keys caches parsed public keys (default: 100,000 of them).
 	Keys *state.KeyCache
+	// WitnessPolicy, if set, makes the registry get its checkpoints
+	// cosigned by the policy's witnesses and publish only those that meet
+	// its quorum (see package cosign).
+	WitnessPolicy *cosign.Policy
+	// WitnessInterval is the least time between two rounds of
+	// submissions to the witnesses (default 500 ms).
+	WitnessInterval time.Duration
+	// WitnessClient makes the requests to witnesses (default: 10 s timeout).
+	WitnessClient *http.Client
 	// Guard, if set, remembers the newest checkpoint signed outside the
 	// database and refuses to sign one that does not extend it, so that a
 	// lost or replaced database cannot fork the log. Servers always set
@@ -87,6 +97,7 @@ type Registry struct {
 	stateCache *lru.Cache[string, any]
 	keyCache   *state.KeyCache
 	fetcher    *content.Fetcher
+	witnessing *witnessing // nil without a witness policy
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -145,6 +156,13 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	r.lc = lc
 	bg, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	if cfg.WitnessPolicy != nil {
+		if err := r.startWitnessing(bg); err != nil {
+			cancel()
+			lc.Close()
+			return nil, err
+		}
+	}
 	if cfg.MonitorInterval > 0 && cfg.Blobs != nil {
 		r.wg.Add(1)
 		go func() {

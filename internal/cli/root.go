@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vouchdev/vouch/client"
+	"github.com/vouchdev/vouch/cosign"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -27,11 +28,14 @@ const DefaultRegistry = "http://127.0.0.1:8080"
 type globals struct {
 	registry string
 	logURL   string
-	keyFiles []string
-	logKey   string
-	json     bool
-	out      io.Writer
-	errOut   io.Writer
+	// witnessPolicy is a witness policy file: the witnesses a client
+	// requires, or those a served log submits to.
+	witnessPolicy string
+	keyFiles      []string
+	logKey        string
+	json          bool
+	out           io.Writer
+	errOut        io.Writer
 }
 
 // Main runs the CLI with args and returns the exit status.
@@ -88,6 +92,7 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 	pf.StringSliceVar(&g.keyFiles, "key", envList("VOUCH_KEY"), "private key file to sign with; repeatable where several signers are allowed (env VOUCH_KEY)")
 	pf.StringVar(&g.logKey, "log-key", os.Getenv("VOUCH_LOG_KEY"), "the registry's log verifier key, or a file holding it such as <data>/log.vkey (env VOUCH_LOG_KEY)")
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	pf.StringVar(&g.witnessPolicy, "witness-policy", os.Getenv("VOUCH_WITNESS_POLICY"), "a witness policy file (docs/witnessing.md): clients refuse checkpoints without a quorum of its witnesses' cosignatures; vouch serve submits its checkpoints to them (env VOUCH_WITNESS_POLICY)")
 	root.AddCommand(
 		newServeCmd(g),
 		newKeyCmd(g),
@@ -132,7 +137,19 @@ func (g *globals) client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(g.registry, client.Options{LogKey: v, UserAgent: "vouch-cli", LogURL: g.logURL})
+	policy, err := g.policy()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(g.registry, client.Options{LogKey: v, UserAgent: "vouch-cli", LogURL: g.logURL, WitnessPolicy: policy})
+}
+
+// policy loads the --witness-policy file, if any.
+func (g *globals) policy() (*cosign.Policy, error) {
+	if g.witnessPolicy == "" {
+		return nil, nil
+	}
+	return cosign.LoadPolicy(g.witnessPolicy)
 }
 
 // signers loads the --key files; at least one is required.

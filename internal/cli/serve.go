@@ -24,22 +24,23 @@ import (
 )
 
 type serveFlags struct {
-	data         string
-	addr         string
-	origin       string
-	operatorKey  string
-	deleteWindow time.Duration
-	logLevel     string
-	maxBlobSize  int64
-	fetchPrivate bool
-	monitor      time.Duration
-	maxAttest    int64
-	debugAddr    string
-	db           string
-	blobs        string
-	newLog       bool
-	maxInflight  int64
-	maxConns     int
+	data            string
+	addr            string
+	origin          string
+	operatorKey     string
+	deleteWindow    time.Duration
+	logLevel        string
+	maxBlobSize     int64
+	fetchPrivate    bool
+	monitor         time.Duration
+	maxAttest       int64
+	debugAddr       string
+	db              string
+	blobs           string
+	newLog          bool
+	maxInflight     int64
+	maxConns        int
+	witnessInterval time.Duration
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -79,6 +80,7 @@ integrates and signs checkpoints. See docs/operating.md.`,
 	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); off by default")
 	fl.Int64Var(&f.maxAttest, "max-attestation-size", 16<<20, "largest attestation statement accepted, in bytes")
 	fl.Int64Var(&f.maxInflight, "max-inflight-memory", 512<<20, "memory that request bodies being checked may hold together, in bytes; more requests wait briefly, then get 503 with Retry-After")
+	fl.DurationVar(&f.witnessInterval, "witness-interval", 500*time.Millisecond, "with --witness-policy: the least time between two rounds of submissions to the witnesses")
 	fl.IntVar(&f.maxConns, "max-connections", 4096, "most open client connections; more wait to be accepted")
 	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
 	return cmd
@@ -105,6 +107,10 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	policy, err := g.policy()
+	if err != nil {
+		return err
+	}
 	st, err := backend.OpenStore(ctx, f.data, f.db)
 	if err != nil {
 		return err
@@ -126,6 +132,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		Store: st, LogSigner: dir.LogSigner, LogVKey: dir.LogVKey, Logger: logger,
 		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: content.NewClient(f.fetchPrivate),
 		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest, Guard: guard,
+		WitnessPolicy: policy, WitnessInterval: f.witnessInterval,
 	})
 	if err != nil {
 		return err

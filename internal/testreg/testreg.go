@@ -15,6 +15,7 @@ import (
 
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/content"
+	"github.com/vouchdev/vouch/cosign"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/internal/backend"
 	"github.com/vouchdev/vouch/internal/testenv"
@@ -48,6 +49,9 @@ type Options struct {
 	// DB and Blobs, if set, are the database and blob store URLs to use
 	// (for several registries sharing them).
 	DB, Blobs string
+	// WitnessPolicy, if set, has the registry get its checkpoints cosigned
+	// (rounds every 20 ms).
+	WitnessPolicy *cosign.Policy
 }
 
 // Env is a running test registry.
@@ -109,7 +113,8 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, LogVKey: d.LogVKey, Logger: o.Logger, Now: o.Now, Guard: guard,
 		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
-		Fetcher: content.NewClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond})
+		Fetcher: content.NewClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond,
+		WitnessPolicy: o.WitnessPolicy, WitnessInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +125,13 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	if err := reg.EnsureOperator(rctx, d.OperatorKey, o.DeleteWindow); err != nil {
 		t.Fatal(err)
+	}
+	if o.WitnessPolicy != nil {
+		// Writes wait for a witnessed checkpoint: the witnesses must be
+		// up, and know the log, before the registry starts.
+		if _, err := reg.WaitCovered(rctx, 0); err != nil {
+			t.Fatalf("no witnessed checkpoint: %v", err)
+		}
 	}
 	v, err := translog.NewVerifier(d.LogVKey)
 	if err != nil {
@@ -154,7 +166,17 @@ func (e *Env) Client() *client.Client {
 
 // ClientAt returns a verifying client keeping its checkpoints under home.
 func (e *Env) ClientAt(home string) *client.Client {
-	c, err := client.New(e.URL, client.Options{LogKey: e.Verifier, Home: home})
+	return e.ClientWith(client.Options{Home: home})
+}
+
+// ClientWith returns a verifying client of the registry with the given
+// options (the log key is the registry's).
+func (e *Env) ClientWith(o client.Options) *client.Client {
+	o.LogKey = e.Verifier
+	if o.Home == "" {
+		o.Home = e.T.TempDir()
+	}
+	c, err := client.New(e.URL, o)
 	if err != nil {
 		e.T.Fatal(err)
 	}
