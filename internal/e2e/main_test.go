@@ -56,7 +56,14 @@ var urlRE = regexp.MustCompile(`url=(http://[0-9.:]+)`)
 // serves.
 func startServe(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(vouchBin, append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, args...)...)
+	return startVouch(t, append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, args...)...)
+}
+
+// startVouch runs a vouch command that serves HTTP, and waits until it
+// logs the URL it serves.
+func startVouch(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(vouchBin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +93,10 @@ func startServe(t *testing.T, dir string, args ...string) *proc {
 	select {
 	case p.URL = <-found:
 	case <-p.done:
-		t.Fatal("vouch serve exited before serving")
+		t.Fatalf("vouch %s exited before serving", args[0])
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("vouch serve did not start within 30s")
+		t.Fatalf("vouch %s did not start within 30s", args[0])
 	}
 	t.Cleanup(func() { p.kill() })
 	return p

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/vouchdev/vouch/internal/testreg"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/translog"
 	"github.com/vouchdev/vouch/witness"
 )
 
@@ -301,4 +303,47 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestWitnessCommands runs the commands an operator would: vouch witness
+// serve and add-log, and vouch serve --witness-policy; the registry's
+// /log/checkpoint then carries the witness's cosignature, and the CLI's
+// --witness-policy verifies it.
+func TestWitnessCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level test")
+	}
+	wdir, data := t.TempDir(), filepath.Join(t.TempDir(), "data")
+	d, err := datadir.Open(data, datadir.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	out, err := exec.Command(vouchBin, "witness", "add-log", "--data", wdir, "--origin", d.Config.Origin,
+		"--vkey", filepath.Join(data, datadir.LogVKeyFile)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("witness add-log: %v\n%s", err, out)
+	}
+	wp := startVouch(t, "witness", "serve", "--data", wdir, "--name", "witness.test/cli", "--addr", "127.0.0.1:0")
+	vkey, err := os.ReadFile(filepath.Join(wdir, witness.VKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	polFile := filepath.Join(t.TempDir(), "policy")
+	os.WriteFile(polFile, []byte("# the one witness\nwitness w "+strings.TrimSpace(string(vkey))+" "+wp.URL+"\nquorum w\n"), 0o644)
+	rp := startServe(t, data, "--witness-policy", polFile, "--witness-interval", "50ms")
+	deadline := time.Now().Add(20 * time.Second)
+	w := &testWitness{vkey: strings.TrimSpace(string(vkey))}
+	for cp := logCheckpoint(t, rp.URL); !translog.LooksLikeCheckpoint(cp) || len(cosigners(t, cp, w)) == 0; cp = logCheckpoint(t, rp.URL) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no cosigned checkpoint:\n%s", logCheckpoint(t, rp.URL))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd := exec.Command(vouchBin, "log", "checkpoint", "--registry", rp.URL, "--log-key", filepath.Join(data, datadir.LogVKeyFile),
+		"--witness-policy", polFile)
+	cmd.Env = append(os.Environ(), "VOUCH_HOME="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("vouch log checkpoint --witness-policy: %v\n%s", err, out)
+	}
 }
