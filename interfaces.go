@@ -69,8 +69,13 @@ type Querier interface {
 	// statement attached unless erased.
 	AttestationAt(ctx context.Context, index uint64) (e *record.Entry, erased bool, err error)
 	// Statements returns the statements of the attestations among n
-	// entries from an index, for auditors.
+	// entries from an index, for auditors and mirrors.
 	Statements(ctx context.Context, from uint64, n int) ([]api.StatementBody, error)
+	// OffLogData returns a note's text or a profile's stored form by
+	// digest, for mirrors.
+	OffLogData(ctx context.Context, digest string) (*api.OffLogData, error)
+	// Erasures lists what was erased after a sequence number, for mirrors.
+	Erasures(ctx context.Context, after uint64, limit int) ([]api.Erasure, error)
 }
 
 // Content serves and takes release content.

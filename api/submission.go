@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
@@ -156,4 +157,51 @@ type StoredProfile struct {
 	Salt    string          `json:"salt"`
 	Profile Profile         `json:"profile"`
 	Raw     json.RawMessage `json:"raw"`
+}
+
+// CheckOffLog checks off-log data against the digest the log names it by:
+// a note's text hashes to it; a profile's salt and exact bytes make its
+// commitment. A mirror checks what it copies with it.
+func CheckOffLog(digest, kind string, data []byte) error {
+	switch kind {
+	case "note":
+		if record.Digest(data) != digest {
+			return fmt.Errorf("the note's text does not have the digest %s", digest)
+		}
+	case "profile":
+		var sp StoredProfile
+		if err := json.Unmarshal(data, &sp); err != nil {
+			return fmt.Errorf("malformed stored profile: %v", err)
+		}
+		salt, err := base64.StdEncoding.DecodeString(sp.Salt)
+		if err != nil || record.Commitment(salt, sp.Raw) != digest {
+			return fmt.Errorf("the profile and salt do not make the commitment %s", digest)
+		}
+	default:
+		return fmt.Errorf("unknown kind of off-log data %q", kind)
+	}
+	return nil
+}
+
+// OffLogData answers GET /api/v1/offlog/{digest}: data kept beside the log,
+// for mirrors (a profile comes with its salt, so its commitment can be
+// checked; the profile itself is public on the identity's page anyway).
+type OffLogData struct {
+	Digest string `json:"digest"`
+	Kind   string `json:"kind"`
+	Data   []byte `json:"data"`
+}
+
+// Erasures answers GET /api/v1/erasures: what this registry erased, in
+// order, never the data itself, for mirrors to erase the same.
+type Erasures struct {
+	Erasures []Erasure `json:"erasures"`
+}
+
+// Erasure is one erasure.
+type Erasure struct {
+	Seq        uint64    `json:"seq"`
+	Time       time.Time `json:"time"`
+	Statements []uint64  `json:"statements,omitempty"`
+	OffLog     []string  `json:"offLog,omitempty"`
 }

@@ -43,8 +43,13 @@ type Storage interface {
 type Config struct {
 	// Store is the database. Required.
 	Store Storage
-	// Signer signs checkpoints; its name is the log's origin. Required.
+	// Signer signs checkpoints; its name is the log's origin. Without a
+	// Signer the log is read-only (a mirror's copy of another log): it
+	// sequences and signs nothing, and follows the checkpoints stored by
+	// whoever writes the store (see Refresh); Origin must then be set.
 	Signer note.Signer
+	// Origin is the log's origin when there is no Signer.
+	Origin string
 	// VKey, if set, is the verifier key of Signer: Open refuses a store
 	// whose latest checkpoint it does not verify (another log's database,
 	// or another log key).
@@ -122,8 +127,11 @@ type outcome struct {
 // settles the guard against it, and starts the sequencer and the
 // integrator.
 func Open[T any](ctx context.Context, cfg Config, decide Decide[T]) (*Log[T], error) {
-	if cfg.Store == nil || cfg.Signer == nil || decide == nil {
-		return nil, errors.New("logcore: Store, Signer and a Decide function are required")
+	if cfg.Store == nil || decide == nil {
+		return nil, errors.New("logcore: a Store and a Decide function are required")
+	}
+	if cfg.Signer == nil && cfg.Origin == "" {
+		return nil, errors.New("logcore: a read-only log needs its Origin")
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 2048
@@ -172,6 +180,11 @@ func Open[T any](ctx context.Context, cfg Config, decide Decide[T]) (*Log[T], er
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
+	if cfg.Signer == nil {
+		l.wg.Add(1)
+		go l.follower(bg)
+		return l, nil
+	}
 	l.wg.Add(2)
 	go l.sequencer(bg)
 	go l.integrator(bg)
@@ -189,7 +202,36 @@ func (l *Log[T]) checkpoint(row *store.CheckpointRow) *translog.Checkpoint {
 }
 
 // Origin returns the log's origin.
-func (l *Log[T]) Origin() string { return l.cfg.Signer.Name() }
+func (l *Log[T]) Origin() string {
+	if l.cfg.Signer == nil {
+		return l.cfg.Origin
+	}
+	return l.cfg.Signer.Name()
+}
+
+// ReadOnly reports whether the log is a read-only copy (no Signer).
+func (l *Log[T]) ReadOnly() bool { return l.cfg.Signer == nil }
+
+// Refresh reads the newest checkpoint from the store: for a read-only log,
+// after its writer stored one.
+func (l *Log[T]) Refresh(ctx context.Context) error { return l.refreshLatest(ctx) }
+
+// follower keeps a read-only log's checkpoint current.
+func (l *Log[T]) follower(ctx context.Context) {
+	defer l.wg.Done()
+	tick := time.NewTicker(l.cfg.PollInterval)
+	defer tick.Stop()
+	for {
+		if err := l.refreshLatest(ctx); err != nil && ctx.Err() == nil {
+			l.log.Warn("reading the latest checkpoint failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
 
 // Close stops the log after the work in progress; submissions still
 // queued fail with ErrClosed.
@@ -210,6 +252,9 @@ func (l *Log[T]) Close() error {
 func (l *Log[T]) Append(ctx context.Context, item T) (Appended, error) {
 	if l.closed.Load() {
 		return Appended{}, &vouch.UnavailableError{Err: vouch.ErrClosed}
+	}
+	if l.cfg.Signer == nil {
+		return Appended{}, &vouch.UnavailableError{Err: errors.New("this log is a read-only copy")}
 	}
 	p := &pending[T]{item: item, done: make(chan outcome, 1)}
 	select {

@@ -151,6 +151,7 @@ func (r *Registry) OpenBlob(ctx context.Context, digest string) (blob.Blob, erro
 // crash in between cannot leave banished bytes behind for long.
 func (r *Registry) purgeBanished(ctx context.Context, pkg, version string) error {
 	var rels []*state.Release
+	var notes []string
 	if version != "" {
 		rel, err := getState[state.Release](ctx, r, state.ReleaseKey(pkg, version), maxSize)
 		if err != nil || rel == nil {
@@ -164,9 +165,7 @@ func (r *Registry) purgeBanished(ctx context.Context, pkg, version string) error
 		}
 		rels = all
 		if p, err := getState[state.Package](ctx, r, state.PackageKey(pkg), maxSize); err == nil && p != nil {
-			if err := r.st.DeleteOffLog(ctx, noteDigests(p.History)); err != nil {
-				return err
-			}
+			notes = append(notes, noteDigests(p.History)...)
 		}
 	}
 	for _, rel := range rels {
@@ -175,11 +174,16 @@ func (r *Registry) purgeBanished(ctx context.Context, pkg, version string) error
 				return err
 			}
 		}
-		if err := r.st.DeleteOffLog(ctx, noteDigests(rel.History)); err != nil {
-			return err
+		notes = append(notes, noteDigests(rel.History)...)
+	}
+	// Only what is still here: a retried purge records nothing new.
+	var present []string
+	for _, d := range notes {
+		if _, err := r.st.OffLog(ctx, d); err == nil && !slices.Contains(present, d) {
+			present = append(present, d)
 		}
 	}
-	return nil
+	return r.erase(ctx, nil, present)
 }
 
 // noteDigests lists the off-log notes a history refers to, once each.

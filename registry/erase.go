@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/vouchdev/vouch"
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
@@ -69,18 +70,9 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 		last := rows[len(rows)-1].Index
 		after = &last
 	}
-	for _, i := range statements {
-		r.statements.Remove(i)
-	}
 	rep.Statements = len(statements)
-	if err := r.st.DeleteOffLog(ctx, digests); err != nil {
+	if err := r.erase(ctx, statements, digests); err != nil {
 		return nil, err
-	}
-	if err := r.st.DeleteStatements(ctx, statements); err != nil {
-		return nil, err
-	}
-	if err := r.st.Compact(ctx); err != nil {
-		return nil, fmt.Errorf("compacting the database after erasure: %w", err)
 	}
 	r.log.Info("erased an identity's off-log data", "identity", keyID, "profiles", rep.Profiles, "notes", rep.Notes, "statements", rep.Statements)
 	return rep, nil
@@ -102,13 +94,71 @@ func (r *Registry) EraseAttestation(ctx context.Context, index uint64) (*EraseRe
 	if e.Attestation == nil {
 		return nil, vouch.Invalid("entry %d is not an attestation", index)
 	}
-	r.statements.Remove(index)
-	if err := r.st.DeleteStatements(ctx, []uint64{index}); err != nil {
+	if err := r.erase(ctx, []uint64{index}, nil); err != nil {
 		return nil, err
-	}
-	if err := r.st.Compact(ctx); err != nil {
-		return nil, fmt.Errorf("compacting the database after erasure: %w", err)
 	}
 	r.log.Info("erased an attestation's statement", "index", index)
 	return &EraseReport{Statements: 1}, nil
+}
+
+// erase removes statements and off-log data for good: it records the
+// erasure (what, never the data) so that mirrors erase the same, deletes
+// both, and compacts the database so that no copy lingers in its files.
+func (r *Registry) erase(ctx context.Context, statements []uint64, digests []string) error {
+	if len(statements) == 0 && len(digests) == 0 {
+		return nil
+	}
+	if err := r.st.RecordErasure(ctx, &store.Erasure{Time: r.cfg.Now().UTC(), Statements: statements, OffLog: digests}); err != nil {
+		return err
+	}
+	for _, i := range statements {
+		r.statements.Remove(i)
+	}
+	if err := r.st.DeleteOffLog(ctx, digests); err != nil {
+		return err
+	}
+	if err := r.st.DeleteStatements(ctx, statements); err != nil {
+		return err
+	}
+	if err := r.st.Compact(ctx); err != nil {
+		return fmt.Errorf("compacting the database after erasure: %w", err)
+	}
+	return nil
+}
+
+// Erasures lists the erasures recorded after sequence number after (for
+// mirrors, which erase the same).
+func (r *Registry) Erasures(ctx context.Context, after uint64, limit int) ([]api.Erasure, error) {
+	es, err := r.st.Erasures(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Erasure, len(es))
+	for i, e := range es {
+		out[i] = api.Erasure{Seq: e.Seq, Time: e.Time, Statements: e.Statements, OffLog: e.OffLog}
+	}
+	return out, nil
+}
+
+// ApplyErasure erases here what another registry erased (a mirror
+// following its upstream), and records it for this registry's own mirrors.
+func (r *Registry) ApplyErasure(ctx context.Context, e *api.Erasure) error {
+	return r.erase(ctx, e.Statements, e.OffLog)
+}
+
+// OffLogData returns stored off-log data (a note's text, a profile's
+// stored form) by digest, after checking it against its digest, or
+// ErrNotFound if it was erased or never given.
+func (r *Registry) OffLogData(ctx context.Context, digest string) (*api.OffLogData, error) {
+	o, err := r.st.OffLog(ctx, digest)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, vouch.NotFound("off-log data %s (erased, or never given to this registry)", digest)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := api.CheckOffLog(digest, o.Kind, o.Data); err != nil {
+		return nil, fmt.Errorf("stored off-log data %s is corrupt: %w", digest, err)
+	}
+	return &api.OffLogData{Digest: digest, Kind: o.Kind, Data: o.Data}, nil
 }

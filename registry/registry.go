@@ -33,8 +33,12 @@ import (
 type Config struct {
 	// Store is the database. Required.
 	Store store.Store
-	// LogSigner signs checkpoints; its name is the log's origin. Required.
+	// LogSigner signs checkpoints; its name is the log's origin. Without
+	// it the registry is a read-only copy of another registry's log (a
+	// mirror, fed by Replicate), whose origin is Origin.
 	LogSigner note.Signer
+	// Origin is the origin of a mirrored log (with no LogSigner).
+	Origin string
 	// LogVKey, if set, is the verifier key of LogSigner: Open refuses a
 	// store whose latest checkpoint it does not verify (another log's
 	// database, or another log key).
@@ -111,8 +115,8 @@ var ErrClosed = vouch.ErrClosed
 // start-up is the latest checkpoint, so start-up time does not depend on
 // the log's size) and starts the content monitor if asked.
 func Open(ctx context.Context, cfg Config) (*Registry, error) {
-	if cfg.Store == nil || cfg.LogSigner == nil {
-		return nil, errors.New("registry: Store and LogSigner are required")
+	if cfg.Store == nil || cfg.LogSigner == nil && cfg.Origin == "" {
+		return nil, errors.New("registry: a Store, and a LogSigner or (for a mirror) an Origin, are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -146,7 +150,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		r.stateCache, _ = lru.New[string, any](500_000)
 	}
 	lc, err := logcore.Open(ctx, logcore.Config{
-		Store: cfg.Store, Signer: cfg.LogSigner, VKey: cfg.LogVKey, Guard: cfg.Guard,
+		Store: cfg.Store, Signer: cfg.LogSigner, Origin: cfg.Origin, VKey: cfg.LogVKey, Guard: cfg.Guard,
 		MaxBatch: cfg.MaxBatch, MaxIntegrate: cfg.MaxIntegrate, PollInterval: cfg.PollInterval,
 		Logger: cfg.Logger, Now: cfg.Now,
 	}, r.decide)
@@ -181,7 +185,7 @@ func (r *Registry) MaxBlobSize() int64 { return r.cfg.MaxBlobSize }
 func (r *Registry) MaxAttestationSize() int64 { return r.cfg.MaxAttestationSize }
 
 // Origin returns the log's origin.
-func (r *Registry) Origin() string { return r.cfg.LogSigner.Name() }
+func (r *Registry) Origin() string { return r.lc.Origin() }
 
 // Close stops the registry after the work in progress.
 func (r *Registry) Close() error {

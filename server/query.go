@@ -253,3 +253,36 @@ func (s *Server) getStatements(w http.ResponseWriter, r *http.Request) error {
 	}
 	return writeJSON(w, http.StatusOK, api.Statements{Statements: out})
 }
+
+func (s *Server) getOffLog(w http.ResponseWriter, r *http.Request) error {
+	d, err := blobDigest(r)
+	if err != nil {
+		return err
+	}
+	o, err := s.reg.OffLogData(r.Context(), d)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, o)
+}
+
+func (s *Server) getErasures(w http.ResponseWriter, r *http.Request) error {
+	after, _, err := uintParam(r, "after")
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(r)
+	if err != nil {
+		return err
+	}
+	es, err := s.reg.Erasures(r.Context(), after, limit)
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []api.Erasure{}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return writeJSON(w, http.StatusOK, api.Erasures{Erasures: es})
+}

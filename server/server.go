@@ -90,6 +90,8 @@ func (s *Server) routes() {
 	route("GET", "/api/v1/query", s.query)
 	route("GET", "/api/v1/attestations/{index}", s.getAttestation)
 	route("GET", "/api/v1/statements", s.getStatements)
+	route("GET", "/api/v1/offlog/{digest}", s.getOffLog)
+	route("GET", "/api/v1/erasures", s.getErasures)
 	route("POST", "/api/v1/admin", s.postAdmin)
 	route("GET", "/api/v1/blobs/{digest}", s.getBlob)
 	route("GET", "/api/v1/status", s.getStatus)

@@ -205,6 +205,27 @@ type Erasable interface {
 	UseOnce(ctx context.Context, digest string, t time.Time, forget time.Duration) (bool, error)
 }
 
+// Erasures is the record of what was erased, without the erased data: the
+// indexes of erased statements and the digests of erased off-log data, in
+// order, so that mirrors erase the same.
+type Erasures interface {
+	// RecordErasure appends an erasure to the record.
+	RecordErasure(ctx context.Context, e *Erasure) error
+	// Erasures lists the erasures recorded after sequence number after,
+	// oldest first, at most limit.
+	Erasures(ctx context.Context, after uint64, limit int) ([]*Erasure, error)
+}
+
+// Erasure is one erasure: what it removed, never the data itself.
+type Erasure struct {
+	// Seq numbers erasures in the order they were recorded (from 1); set
+	// by RecordErasure.
+	Seq        uint64
+	Time       time.Time
+	Statements []uint64
+	OffLog     []string
+}
+
 // Store is a whole database: every role, in one transactional store.
 type Store interface {
 	Log
@@ -212,6 +233,7 @@ type Store interface {
 	State
 	Index
 	Erasable
+	Erasures
 	// Close releases the store.
 	Close() error
 }

@@ -5,7 +5,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/vouchdev/vouch/store"
@@ -92,4 +94,44 @@ func (db *DB) Compact(ctx context.Context) error {
 		return nil
 	}
 	return db.d.compact(ctx, db)
+}
+
+// erasureWhat is how an erasure's lists are stored.
+type erasureWhat struct {
+	Statements []uint64 `json:"statements,omitempty"`
+	OffLog     []string `json:"offLog,omitempty"`
+}
+
+// RecordErasure implements store.Store.
+func (db *DB) RecordErasure(ctx context.Context, e *store.Erasure) error {
+	what, err := json.Marshal(erasureWhat{Statements: e.Statements, OffLog: e.OffLog})
+	if err != nil {
+		return err
+	}
+	return db.w.QueryRowContext(ctx, db.d.q(`INSERT INTO erasures (time, what) VALUES (?, ?) RETURNING seq`), unixNanos(e.Time), string(what)).Scan(&e.Seq)
+}
+
+// Erasures implements store.Store.
+func (db *DB) Erasures(ctx context.Context, after uint64, limit int) ([]*store.Erasure, error) {
+	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT seq, time, what FROM erasures WHERE seq > ? ORDER BY seq LIMIT ?`), idxArg(after), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Erasure
+	for rows.Next() {
+		var e store.Erasure
+		var t int64
+		var what string
+		if err := rows.Scan(&e.Seq, &t, &what); err != nil {
+			return nil, err
+		}
+		var w erasureWhat
+		if err := json.Unmarshal([]byte(what), &w); err != nil {
+			return nil, fmt.Errorf("sqlstore: erasure %d: %w", e.Seq, err)
+		}
+		e.Time, e.Statements, e.OffLog = time.Unix(0, t).UTC(), w.Statements, w.OffLog
+		out = append(out, &e)
+	}
+	return out, rows.Err()
 }

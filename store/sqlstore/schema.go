@@ -67,4 +67,10 @@ var migrations = []migration{
 		sqlite:   []string{`CREATE TABLE witnessed (size INTEGER PRIMARY KEY, time INTEGER NOT NULL, root BLOB NOT NULL, note BLOB NOT NULL)`},
 		postgres: []string{`CREATE TABLE witnessed (size BIGINT PRIMARY KEY, time BIGINT NOT NULL, root BYTEA NOT NULL, note BYTEA NOT NULL)`},
 	},
+	{
+		// What each erasure removed (indexes and digests, never data), for
+		// mirrors to erase the same.
+		sqlite:   []string{`CREATE TABLE erasures (seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, what TEXT NOT NULL)`},
+		postgres: []string{`CREATE TABLE erasures (seq BIGSERIAL PRIMARY KEY, time BIGINT NOT NULL, what TEXT NOT NULL)`},
+	},
 }

@@ -655,3 +655,38 @@ func testWitnessed(t *testing.T, open opener) {
 		}
 	}
 }
+
+// testErasures: the record of erasures numbers them in order and lists
+// them from any point.
+func testErasures(t *testing.T, open opener) {
+	f := newFixture(t, open)
+	if got, err := f.s.Erasures(ctx, 0, 10); err != nil || len(got) != 0 {
+		t.Fatalf("erasures of a new store: %v %v", got, err)
+	}
+	want := []*store.Erasure{
+		{Time: time.Unix(100, 0).UTC(), Statements: []uint64{3, 7}},
+		{Time: time.Unix(200, 0).UTC(), OffLog: []string{"sha256:a", "sha256:b"}},
+		{Time: time.Unix(300, 0).UTC(), Statements: []uint64{9}, OffLog: []string{"sha256:c"}},
+	}
+	for i, e := range want {
+		if err := f.s.RecordErasure(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq == 0 || i > 0 && e.Seq <= want[i-1].Seq {
+			t.Fatalf("erasure %d numbered %d", i, e.Seq)
+		}
+	}
+	got, err := f.s.Erasures(ctx, want[0].Seq, 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("erasures after the first: %v %v", got, err)
+	}
+	for i, g := range got {
+		w := want[i+1]
+		if g.Seq != w.Seq || !g.Time.Equal(w.Time) || fmt.Sprint(g.Statements, g.OffLog) != fmt.Sprint(w.Statements, w.OffLog) {
+			t.Fatalf("erasure %d: %+v, want %+v", i, g, w)
+		}
+	}
+	if got, _ := f.s.Erasures(ctx, 0, 1); len(got) != 1 || got[0].Seq != want[0].Seq {
+		t.Fatalf("limit 1: %v", got)
+	}
+}

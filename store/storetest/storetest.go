@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OffLog", testOffLog},
 		{"Statements", testStatements},
 		{"UseOnce", testUseOnce},
+		{"Erasures", testErasures},
 		{"Lease", testLease},
 		{"ConcurrentSequence", testConcurrentSequence},
 		{"Shared/Lead", testSharedLead},
