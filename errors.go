@@ -39,3 +39,10 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // ErrClosed is returned for work submitted while the registry shuts down.
 var ErrClosed = errors.New("the registry is shutting down")
+
+// ReadOnlyError is a write sent to a mirror: it names where writes go.
+type ReadOnlyError struct{ Upstream string }
+
+func (e *ReadOnlyError) Error() string {
+	return "this registry is a read-only mirror of " + e.Upstream + ": send writes there"
+}

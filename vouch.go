@@ -160,6 +160,8 @@ type ContentStatus struct {
 	State ContentState
 	// Reason explains a Gone or Banned state.
 	Reason string
-	// URL is where a servable release links its content.
-	URL string
+	// URL is where a servable release links its content, and Size the
+	// size it declares.
+	URL  string
+	Size int64
 }

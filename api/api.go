@@ -298,6 +298,25 @@ type Status struct {
 	Witnesses []WitnessStatus `json:"witnesses,omitempty"`
 	// Alarms are signs that someone saw another history of this log.
 	Alarms []string `json:"alarms,omitempty"`
+	// Mirror is set on a mirror: what it follows, and how far behind it is.
+	Mirror *MirrorStatus `json:"mirror,omitempty"`
+}
+
+// MirrorStatus is the state of a mirror.
+type MirrorStatus struct {
+	// Upstream is the registry (or mirror) followed.
+	Upstream string `json:"upstream"`
+	// UpstreamSize is the size of the upstream's latest checkpoint seen;
+	// Size the mirror's; Lag the difference.
+	UpstreamSize uint64    `json:"upstreamSize"`
+	Size         uint64    `json:"size"`
+	Lag          uint64    `json:"lag"`
+	LastSync     time.Time `json:"lastSync,omitzero"`
+	LastError    string    `json:"lastError,omitempty"`
+	// Stopped is set when the mirror stopped following on evidence that
+	// the upstream misbehaved; Evidence says what it saw.
+	Stopped  bool   `json:"stopped"`
+	Evidence string `json:"evidence,omitempty"`
 }
 
 // WitnessStatus is what the registry knows of one witness.

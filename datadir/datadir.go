@@ -116,6 +116,28 @@ func Open(path string, o Options) (*Dir, error) {
 	return d, nil
 }
 
+// MirrorStateFile keeps a mirror's place in its upstream (see package
+// mirror).
+const MirrorStateFile = "mirror.json"
+
+// OpenMirror opens (creating on first use) a mirror's data directory: a
+// mirror keeps its database and content there, but no keys: it signs
+// nothing.
+func OpenMirror(path string) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	d := &Dir{Path: path}
+	if err := d.lockDir(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(d.file(LogKeyFile)); err == nil {
+		d.Close()
+		return nil, fmt.Errorf("%s holds a registry's own log key: a mirror needs a directory of its own", path)
+	}
+	return d, nil
+}
+
 func (d *Dir) file(name string) string { return filepath.Join(d.Path, name) }
 
 func (d *Dir) lockDir() error {

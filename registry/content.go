@@ -116,7 +116,7 @@ func (r *Registry) ContentStatus(ctx context.Context, digest string) (*vouch.Con
 		if st > out.State {
 			out.State, out.Reason = st, reason
 			if st == vouch.ContentServable {
-				out.URL = rel.URL
+				out.URL, out.Size = rel.URL, rel.Size
 			}
 		}
 	}

@@ -94,3 +94,36 @@ func (t *monitorTarget) Tombstone(ctx context.Context, rel content.Release, why 
 	}
 	return err
 }
+
+// ServableContent calls fn with the content digest of every release that
+// is staged, published or yanked at the tip of the log (a mirror copies
+// them).
+func (r *Registry) ServableContent(ctx context.Context, fn func(digest string) error) error {
+	after := ""
+	for {
+		kvs, err := r.st.Scan(ctx, state.ReleasesAll, maxSize, after, 500)
+		if err != nil {
+			return err
+		}
+		for _, kv := range kvs {
+			rel, err := state.Decode[state.Release](kv.Value)
+			if err != nil {
+				return err
+			}
+			p, err := getState[state.Package](ctx, r, state.PackageKey(rel.Package), maxSize)
+			if err != nil {
+				return err
+			}
+			switch rel.Effective(p) {
+			case state.StatusStaged, state.StatusPublished, state.StatusYanked:
+				if err := fn(rel.Digest); err != nil {
+					return err
+				}
+			}
+		}
+		if len(kvs) < 500 {
+			return nil
+		}
+		after = kvs[len(kvs)-1].Key
+	}
+}

@@ -177,3 +177,6 @@ func (r *Registry) Status(ctx context.Context) (*api.Status, error) {
 	st := &api.Status{Origin: r.Origin(), Integrator: r.Leading(), Sequenced: head.Sequenced, TreeSize: cp.Size, CheckpointTime: cp.Time}
 	return st, r.witnessStatus(ctx, st)
 }
+
+// HashReader reads the log's stored tree hashes (through the cache).
+func (r *Registry) HashReader(ctx context.Context) tlog.HashReader { return r.lc.HashReader(ctx) }

@@ -61,7 +61,10 @@ func classify(err error) (int, string, string) {
 	var un *vouch.UnavailableError
 	var mb *http.MaxBytesError
 	var be *query.BudgetError
+	var ro *vouch.ReadOnlyError
 	switch {
+	case errors.As(err, &ro):
+		return http.StatusForbidden, "read_only", ro.Error()
 	case errors.As(err, &he):
 		return he.status, he.code, he.msg
 	case errors.As(err, &rf):

@@ -109,6 +109,7 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 		newVerifyCmd(g),
 		newBenchCmd(g),
 		newWitnessCmd(g),
+		newMirrorCmd(g),
 	)
 	root.AddCommand(newTransitionCmds(g)...)
 	return root
