@@ -128,12 +128,17 @@ func (it *QueryItem) Vars() map[string]any {
 // Signers returns the key IDs that signed the entry.
 func (it *QueryItem) Signers() []string { return it.Entry.KeyIDs() }
 
+// Imported describes an entry imported from another registry (a package
+// that moved here), or is nil.
+func (it *QueryItem) Imported() *record.ImportRef { return it.Entry.Import }
+
 // Subjects returns the content digests the entry is about.
 func (it *QueryItem) Subjects() []string {
-	if a := it.Entry.Attestation; a != nil {
+	e := it.Entry.Unwrap()
+	if a := e.Attestation; a != nil {
 		return a.Subjects
 	}
-	if d := it.Entry.Record.Digest; d != "" {
+	if d := e.Record.Digest; d != "" {
 		return []string{d}
 	}
 	return []string{}

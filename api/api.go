@@ -7,6 +7,13 @@ import (
 	"time"
 )
 
+// ImportedFrom says that an entry was imported from another registry's log
+// (a package that moved here) and where it stands there.
+type ImportedFrom struct {
+	Origin string `json:"origin"`
+	Index  uint64 `json:"index"`
+}
+
 // ErrorBody is the JSON body of every error response.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
@@ -230,6 +237,8 @@ type QueryItem struct {
 	Predicate     map[string]any  `json:"predicate,omitempty"`
 	Erased        bool            `json:"erased,omitempty"`
 	Record        json.RawMessage `json:"record,omitempty"`
+	// ImportedFrom is set for an entry imported from another registry.
+	ImportedFrom *ImportedFrom `json:"importedFrom,omitempty"`
 }
 
 // ReleaseState is a release an entry is about, with its state at the

@@ -51,6 +51,12 @@ type body struct {
 	PayloadType string           `json:"payloadType"`
 	Payload     string           `json:"payload"`
 	Signatures  []dsse.Signature `json:"signatures"`
+
+	// Import is an entry of another registry's log, with its proof, when
+	// a package moves here; Statement is an imported attestation's
+	// statement.
+	Import    *record.ImportRef `json:"import,omitempty"`
+	Statement []byte            `json:"statement,omitempty"`
 }
 
 // ParseSubmission parses the body of POST /api/v1/entries: either a bare
@@ -62,6 +68,22 @@ func ParseSubmission(raw []byte, maxAttestation int64) (*Submission, error) {
 	if err := record.UnmarshalStrict(raw, &w); err != nil {
 		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: " + err.Error() +
 			" (send a DSSE envelope, or {\"envelope\": ..., \"note\": ..., \"profile\": ..., \"salt\": ...})"}
+	}
+	if w.Import != nil {
+		if w.Envelope != nil || w.PayloadType != "" || w.Payload != "" || w.Signatures != nil || w.Note != nil || w.Profile != nil {
+			return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: an import carries only the imported entry and its statement"}
+		}
+		if int64(len(w.Statement)) > maxAttestation {
+			return nil, &state.Refusal{Code: state.CodeTooLarge, Msg: fmt.Sprintf("statement is %d bytes; the limit is %d", len(w.Statement), maxAttestation)}
+		}
+		e, err := record.NewImportEntry(w.Import, w.Statement)
+		if err != nil {
+			return nil, state.RefusalOf(err)
+		}
+		return &Submission{Entry: e}, nil
+	}
+	if w.Statement != nil {
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: statement comes only with an import"}
 	}
 	var env *dsse.Envelope
 	var payload []byte

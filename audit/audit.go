@@ -394,7 +394,7 @@ func (a *auditor) attachStatements(ctx context.Context, b *bundle) error {
 			continue
 		}
 		i := int(s.Index - b.first)
-		e := b.entries[i]
+		e := b.entries[i].Unwrap()
 		if e.Attestation == nil {
 			continue
 		}

@@ -119,10 +119,13 @@ func (c *Client) Attestation(ctx context.Context, index uint64, cp *translog.Che
 	if err != nil {
 		return nil, err
 	}
-	e, err := record.ParseLeaf(le.Leaf)
+	outer, err := record.ParseLeaf(le.Leaf)
 	if err != nil {
 		return nil, err
 	}
+	// An attestation imported with a package that moved here is checked
+	// as one: its own signatures, and its proof in the source log.
+	e := outer.Unwrap()
 	if e.Attestation == nil {
 		return nil, fmt.Errorf("entry %d is not an attestation", index)
 	}
@@ -141,7 +144,7 @@ func (c *Client) Attestation(ctx context.Context, index uint64, cp *translog.Che
 	if err := e.AttachBody(payload); err != nil {
 		return nil, fmt.Errorf("attestation %d: %w", index, err)
 	}
-	if err := e.Verify(ids.Lookup(ctx)); err != nil {
+	if err := outer.Verify(ids.Lookup(ctx)); err != nil {
 		return nil, fmt.Errorf("attestation %d: %w", index, err)
 	}
 	out.Statement, out.Predicate, out.Verified = payload, e.Statement.Predicate(), true

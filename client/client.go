@@ -269,7 +269,7 @@ func parseRecordLeaf(leaf []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if e.Record == nil {
+	if e.Unwrap().Record == nil {
 		return "", errors.New("entry is not a record")
 	}
 	return e.Hash(), nil

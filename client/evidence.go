@@ -47,18 +47,19 @@ func (c *Client) Gather(ctx context.Context, name, version string, at At) (*Evid
 		if err != nil {
 			return nil, fmt.Errorf("history entry %d: %w", h.Index, err)
 		}
-		e, err := record.ParseLeaf(le.Leaf)
-		if err != nil || e.Record == nil {
+		outer, err := record.ParseLeaf(le.Leaf)
+		if err != nil || outer.Unwrap().Record == nil {
 			return nil, fmt.Errorf("history entry %d is not a record", h.Index)
 		}
+		e := outer.Unwrap()
 		if e.Record.Package != name || e.Record.Version != version || e.Record.Type != h.Action {
 			return nil, fmt.Errorf("history entry %d is a %s of %s@%s, not a %s of %s@%s",
 				h.Index, e.Record.Type, e.Record.Package, e.Record.Version, h.Action, name, version)
 		}
-		if err := e.Verify(ids.Lookup(ctx)); err != nil {
+		if err := outer.Verify(ids.Lookup(ctx)); err != nil {
 			return nil, fmt.Errorf("history entry %d: %w", h.Index, err)
 		}
-		ev.Records = append(ev.Records, EvidenceRecord{Index: h.Index, Type: h.Action, Role: h.Role, Signers: e.Signers()})
+		ev.Records = append(ev.Records, EvidenceRecord{Index: h.Index, Type: h.Action, Role: h.Role, Signers: outer.Signers()})
 	}
 	if rr.Digest == "" {
 		return ev, nil

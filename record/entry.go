@@ -26,6 +26,7 @@ type Leaf struct {
 	Time        string          `json:"time"`
 	Record      *dsse.Envelope  `json:"record,omitempty"`
 	Attestation *AttestationRef `json:"attestation,omitempty"`
+	Import      *ImportRef      `json:"import,omitempty"`
 }
 
 // Kind says what an entry holds.
@@ -35,6 +36,7 @@ type Kind string
 const (
 	KindRecord      Kind = "record"
 	KindAttestation Kind = "attestation"
+	KindImport      Kind = "import"
 )
 
 // Entry is a parsed log entry: a registry record, or a reference to an
@@ -54,6 +56,10 @@ type Entry struct {
 	// Statement is the parsed statement of an attestation whose body is
 	// present.
 	Statement *Statement
+	// Import describes an entry imported from another log, and Inner is
+	// that entry, parsed.
+	Import *ImportRef
+	Inner  *Entry
 
 	envJSON []byte
 	signers []string
@@ -61,14 +67,23 @@ type Entry struct {
 
 // Kind returns the entry's kind.
 func (e *Entry) Kind() Kind {
-	if e.Attestation != nil {
+	switch {
+	case e.Import != nil:
+		return KindImport
+	case e.Attestation != nil:
 		return KindAttestation
 	}
 	return KindRecord
 }
 
-// Hash returns the record hash (see Hash) of a record entry.
-func (e *Entry) Hash() string { return Hash(e.Payload) }
+// Hash returns the record hash (see Hash) of a record entry, or of the
+// record an import holds.
+func (e *Entry) Hash() string {
+	if e.Import != nil {
+		return e.Inner.Hash()
+	}
+	return Hash(e.Payload)
+}
 
 // NewRecordEntry parses a canonical record envelope (see ParseEnvelope) and
 // its decoded payload into an entry.
@@ -126,6 +141,9 @@ func (e *Entry) leafPrefix(t time.Time) []byte {
 // The encoding is the same as json.Marshal of a Leaf.
 func (e *Entry) Leaf(t time.Time) ([]byte, error) {
 	e.Time = t.UTC()
+	if e.Import != nil {
+		return importLeaf(e.Time.Format(time.RFC3339Nano), e.Import)
+	}
 	if e.Attestation != nil {
 		return json.Marshal(Leaf{V: LeafVersion, Time: e.Time.Format(time.RFC3339Nano), Attestation: e.Attestation})
 	}
@@ -158,7 +176,14 @@ func ParseLeaf(b []byte) (*Entry, error) {
 		return nil, syntaxf("leaf: bad time %q", l.Time)
 	}
 	switch {
-	case l.Record != nil && l.Attestation == nil:
+	case l.Import != nil && l.Record == nil && l.Attestation == nil:
+		e, err := parseImportLeaf(&l, b)
+		if err != nil {
+			return nil, err
+		}
+		e.Time = t
+		return e, nil
+	case l.Record != nil && l.Attestation == nil && l.Import == nil:
 		env, payload, err := CanonicalEnvelope(l.Record)
 		if err != nil {
 			return nil, err
@@ -172,7 +197,7 @@ func ParseLeaf(b []byte) (*Entry, error) {
 			return nil, syntaxf("leaf is not in canonical form")
 		}
 		return e, nil
-	case l.Attestation != nil && l.Record == nil:
+	case l.Attestation != nil && l.Record == nil && l.Import == nil:
 		if err := l.Attestation.Validate(); err != nil {
 			return nil, err
 		}
@@ -182,7 +207,7 @@ func ParseLeaf(b []byte) (*Entry, error) {
 		}
 		return e, nil
 	}
-	return nil, syntaxf("leaf must hold exactly one of record and attestation")
+	return nil, syntaxf("leaf must hold exactly one of record, attestation and import")
 }
 
 // KeyLookup returns the public key registered under a key ID, or nil if no
@@ -216,6 +241,9 @@ func (e *Entry) Signers() []string { return e.signers }
 // attestation, the registered signer of each. Verify checks signature i
 // against key KeyIDs()[i].
 func (e *Entry) KeyIDs() []string {
+	if e.Import != nil {
+		return e.Inner.KeyIDs()
+	}
 	if e.Attestation != nil {
 		return e.Attestation.Signers()
 	}
@@ -233,6 +261,18 @@ func (e *Entry) KeyIDs() []string {
 // verify; a signature by an unknown key yields *UnknownKeyError, a bad one
 // *SignatureError. Once Verify succeeds, later calls return at once.
 func (e *Entry) Verify(lookup KeyLookup) error {
+	if e.Import != nil && e.signers == nil {
+		// The source log's proof and signature first, then the imported
+		// entry's own signatures.
+		if err := e.Import.Verify(); err != nil {
+			return err
+		}
+		if err := e.Inner.Verify(lookup); err != nil {
+			return err
+		}
+		e.signers = e.Inner.signers
+		return nil
+	}
 	if e.signers != nil {
 		return nil
 	}
@@ -271,3 +311,15 @@ func (e *Entry) Verify(lookup KeyLookup) error {
 // ErrNoBody is returned by Verify for an attestation read from the log
 // without its statement.
 var ErrNoBody = &SyntaxError{Msg: "the attestation's statement is not available"}
+
+// parseLeafTime parses a leaf's log time.
+func parseLeafTime(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
+
+// Unwrap returns the entry whose content this entry carries: the imported
+// entry for an import, the entry itself otherwise.
+func (e *Entry) Unwrap() *Entry {
+	if e.Import != nil {
+		return e.Inner
+	}
+	return e
+}

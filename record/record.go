@@ -12,7 +12,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/transparency-dev/formats/note"
 	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/translog"
 )
 
 // PayloadType is the DSSE payload type of registry records.
@@ -41,6 +43,8 @@ const (
 	TypeYank    = "yank"
 	TypeUnyank  = "unyank"
 	TypeDelete  = "delete"
+	// TypeMove hands a package to another registry (see docs/federation.md).
+	TypeMove = "move"
 )
 
 // ActorOperator marks a promote, yank, unyank or delete record made by the
@@ -94,7 +98,12 @@ type Record struct {
 	Reason       string   `json:"reason,omitempty"`
 	Note         string   `json:"note,omitempty"`
 	DeleteWindow *int64   `json:"deleteWindow,omitempty"`
-	Time         string   `json:"time"`
+	// To, ToKey and ToURL name the registry a move hands the package to:
+	// its log's origin, its log verifier key and its URL.
+	To    string `json:"to,omitempty"`
+	ToKey string `json:"toKey,omitempty"`
+	ToURL string `json:"toUrl,omitempty"`
+	Time  string `json:"time"`
 }
 
 // Chain says which hash chain a record extends.
@@ -140,6 +149,7 @@ var rules = map[string]fieldRule{
 	TypeYank:    {ChainPackage, []string{"package", "prev", "version", "reason"}, []string{"actor", "note"}},
 	TypeUnyank:  {ChainPackage, []string{"package", "prev", "version"}, []string{"actor", "reason", "note"}},
 	TypeDelete:  {ChainPackage, []string{"package", "prev", "version", "reason"}, []string{"actor", "note"}},
+	TypeMove:    {ChainPackage, []string{"package", "prev", "to", "toKey", "toUrl"}, nil},
 }
 
 // Types returns every record type, sorted.
@@ -178,6 +188,9 @@ func (r *Record) present() []string {
 	add("reason", r.Reason != "")
 	add("note", r.Note != "")
 	add("deleteWindow", r.DeleteWindow != nil)
+	add("to", r.To != "")
+	add("toKey", r.ToKey != "")
+	add("toUrl", r.ToURL != "")
 	return p
 }
 
@@ -345,6 +358,21 @@ func (r *Record) Validate() error {
 	if r.Note != "" {
 		if err := ValidateDigest(r.Note); err != nil {
 			return syntaxf("%s record: note: %v", r.Type, err)
+		}
+	}
+	if r.To != "" {
+		if err := translog.ValidateOrigin(r.To); err != nil {
+			return syntaxf("%s record: to: %v", r.Type, err)
+		}
+		v, err := note.NewVerifier(r.ToKey)
+		if err != nil {
+			return syntaxf("%s record: toKey is not a log verifier key: %v", r.Type, err)
+		}
+		if v.Name() != r.To {
+			return syntaxf("%s record: toKey is the key of %q, not of %q", r.Type, v.Name(), r.To)
+		}
+		if err := ValidateURL(r.ToURL); err != nil {
+			return syntaxf("%s record: toUrl: %v", r.Type, err)
 		}
 	}
 	if r.DeleteWindow != nil && (*r.DeleteWindow < 0 || *r.DeleteWindow > 10*365*24*3600) {

@@ -114,6 +114,7 @@ func (r *Registry) AttestationAt(ctx context.Context, index uint64) (*record.Ent
 	if err != nil {
 		return nil, false, err
 	}
+	e = e.Unwrap()
 	if e.Attestation == nil {
 		return nil, false, vouch.Invalid("entry %d is a %s record, not an attestation", index, e.Record.Type)
 	}

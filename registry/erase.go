@@ -51,6 +51,7 @@ func (r *Registry) EraseIdentity(ctx context.Context, keyID string) (*EraseRepor
 			if err != nil {
 				return nil, err
 			}
+			e = e.Unwrap()
 			if rec := e.Record; rec != nil {
 				if rec.Note != "" && !slices.Contains(digests, rec.Note) {
 					digests = append(digests, rec.Note)
@@ -91,7 +92,7 @@ func (r *Registry) EraseAttestation(ctx context.Context, index uint64) (*EraseRe
 	if err != nil {
 		return nil, err
 	}
-	if e.Attestation == nil {
+	if e.Unwrap().Attestation == nil {
 		return nil, vouch.Invalid("entry %d is not an attestation", index)
 	}
 	if err := r.erase(ctx, []uint64{index}, nil); err != nil {

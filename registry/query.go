@@ -161,6 +161,7 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *vouch.Qu
 	}
 	it := &vouch.QueryItem{Index: row.Index, Time: row.Time, Kind: row.Kind, Type: row.Type, Package: row.Package,
 		Version: row.Version, PredicateType: row.PredicateType, Entry: e}
+	e = e.Unwrap()
 	switch {
 	case e.Attestation != nil:
 		for _, d := range e.Attestation.Subjects {

@@ -225,7 +225,7 @@ func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffL
 	// submissions are verified in parallel. A key unknown now may still be
 	// registered by an earlier entry of the same batch; the state machine
 	// looks again then.
-	if e.Record != nil {
+	if e.Record != nil || e.Import != nil {
 		if err := e.Verify(r.lookupKey(ctx)); err != nil {
 			var uk *record.UnknownKeyError
 			if !errors.As(err, &uk) {
@@ -244,7 +244,7 @@ func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffL
 		return Receipt{}, err
 	}
 	rc := Receipt{Index: a.Index, LeafHash: a.LeafHash, Time: a.Time}
-	if e.Record != nil {
+	if e.Record != nil || e.Import != nil && e.Inner.Record != nil {
 		rc.Hash = e.Hash()
 	}
 	return rc, nil
@@ -288,7 +288,7 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 	var effects []*record.Entry
 	for i, p := range items {
 		idx, now := b.Next()
-		env := state.Env{Index: idx, Time: now, Keys: r.keyCache}
+		env := state.Env{Index: idx, Time: now, Keys: r.keyCache, Self: r.self()}
 		changes, err := state.Apply(view, p.e, env)
 		if err != nil {
 			if _, ok := state.AsRefusal(err); ok {
@@ -327,8 +327,26 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 	}, nil
 }
 
-// entryRow derives the stored row and its index fields from an entry.
+// self names this registry to the state machine (moves and imports).
+func (r *Registry) self() *state.Location {
+	if r.cfg.LogVKey == "" {
+		return nil
+	}
+	return &state.Location{Origin: r.Origin(), Key: r.cfg.LogVKey}
+}
+
+// entryRow derives the stored row and its index fields from an entry. An
+// import is indexed as the entry it imports (its kind, type, package,
+// signers and subjects), at its own index.
 func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
+	if e.Import != nil {
+		row := entryRow(e.Inner, leaf, idx)
+		row.Time = e.Time
+		if e.Inner.Attestation != nil {
+			row.Statement = e.Payload
+		}
+		return row
+	}
 	row := &store.EntryRow{Index: idx, Leaf: leaf, Time: e.Time, Kind: string(e.Kind())}
 	if rec := e.Record; rec != nil {
 		row.Type, row.Package, row.Version = rec.Type, rec.Package, rec.Version

@@ -58,8 +58,12 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 			if err != nil {
 				return &ReplicaError{Index: first + uint64(i), Err: err}
 			}
-			if e.Attestation != nil && rep.Statement != nil {
-				if err := e.AttachBody(rep.Statement); err != nil {
+			att := e
+			if e.Import != nil {
+				att = e.Inner
+			}
+			if att.Attestation != nil && rep.Statement != nil {
+				if err := att.AttachBody(rep.Statement); err != nil {
 					return &ReplicaError{Index: first + uint64(i), Err: fmt.Errorf("its statement: %w", err)}
 				}
 			}
@@ -71,7 +75,7 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 		}
 		for i, e := range parsed {
 			idx := first + uint64(i)
-			changes, err := state.Apply(view, e, state.Env{Index: idx, Time: e.Time, Keys: r.keyCache})
+			changes, err := state.Apply(view, e, state.Env{Index: idx, Time: e.Time, Keys: r.keyCache, Self: r.self()})
 			if err != nil {
 				if rf, ok := state.AsRefusal(err); ok {
 					return &ReplicaError{Index: idx, Err: rf}
@@ -83,7 +87,7 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 				return err
 			}
 			row := entryRow(e, entries[i].Leaf, idx)
-			if e.Attestation != nil {
+			if att := e.Attestation != nil || e.Import != nil && e.Inner.Attestation != nil; att {
 				row.Statement = entries[i].Statement
 			}
 			if err := tx.Append(row, kvs, entries[i].OffLog); err != nil {

@@ -180,13 +180,17 @@ func queryItem(it *vouch.QueryItem, withPredicate bool) api.QueryItem {
 	for _, rr := range it.Releases {
 		out.Releases = append(out.Releases, api.ReleaseState(rr))
 	}
-	if it.Entry.Attestation != nil {
-		out.PayloadDigest = it.Entry.Attestation.PayloadDigest
+	e := it.Entry.Unwrap()
+	if e.Attestation != nil {
+		out.PayloadDigest = e.Attestation.PayloadDigest
 		if withPredicate {
 			out.Predicate = it.Predicate
 		}
 	} else {
-		out.Record = it.Entry.Payload
+		out.Record = e.Payload
+	}
+	if ref := it.Imported(); ref != nil {
+		out.ImportedFrom = &api.ImportedFrom{Origin: ref.Origin, Index: ref.Index}
 	}
 	return out
 }

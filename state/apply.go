@@ -36,6 +36,10 @@ type Env struct {
 	Time time.Time
 	// Keys caches parsed public keys across entries (nil: no cache).
 	Keys *KeyCache
+	// Self is the registry applying the entry: a move must name another,
+	// and an import's chain must end with a move that names this one.
+	// Without it, moves and imports are refused.
+	Self *Location
 }
 
 // Changes are the objects an accepted entry creates or modifies, in their new
@@ -57,6 +61,9 @@ type Changes struct {
 // changes if e is accepted, a *Refusal if e breaks a rule, or another error
 // if the view failed. Apply never modifies the objects v returns.
 func Apply(v View, e *record.Entry, env Env) (*Changes, error) {
+	if e.Import != nil {
+		return applyImport(v, e, env)
+	}
 	if e.Attestation != nil {
 		return applyAttestation(v, e, env)
 	}
@@ -88,6 +95,8 @@ type applier struct {
 	env     Env
 	signers []signer
 	out     Changes
+	// from is set while applying a record imported from that registry.
+	from *record.ImportRef
 }
 
 func (a *applier) loadSigners() error {
@@ -320,8 +329,13 @@ func (a *applier) applyOperator() error {
 		return refuse(CodeInvalidTransition, "package %s is banished; nothing leaves banished", pkg.Name)
 	}
 	p := pkg.Clone()
+	p.OperatorActed = true
+	a.out.Package = p
 	switch r.Type {
 	case record.TypeTransfer:
+		if p.Location != nil {
+			return refuse(CodeMoved, "package %s is %s (%s): its owners are the other registry's business", p.Name, p.Status, p.Location.Origin)
+		}
 		owners, err := a.ownerPrincipals()
 		if err != nil {
 			return err
@@ -414,8 +428,8 @@ func (a *applier) applyPackage() error {
 	if err != nil {
 		return err
 	}
-	if pkg.Status != StatusActive {
-		return refuse(CodeInvalidTransition, "package %s is %s; its owners cannot change it", pkg.Name, pkg.Status)
+	if err := a.writable(pkg); err != nil {
+		return err
 	}
 	role, signer := "", ""
 	for _, s := range a.signers {
@@ -439,6 +453,8 @@ func (a *applier) applyPackage() error {
 	p.Head, p.HeadIndex = a.e.Hash(), a.env.Index
 	a.out.Package = p
 	switch r.Type {
+	case record.TypeMove:
+		return a.move(p, role, signer)
 	case record.TypeGrant:
 		id, err := a.activeIdentity(r.KeyID, "key")
 		if err != nil {

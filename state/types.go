@@ -29,6 +29,11 @@ const (
 	StatusTombstoned = "tombstoned"
 	StatusBanished   = "banished"
 	StatusActive     = "active"
+	// StatusMoved is a package handed to another registry (Package.Location
+	// names it); StatusImporting one being handed to this registry, whose
+	// records arrive one by one until the move record that names it.
+	StatusMoved     = "moved"
+	StatusImporting = "importing"
 )
 
 // Roles that act on packages.
@@ -89,6 +94,21 @@ type Package struct {
 	Note      string  `json:"note,omitempty"`
 	Created   uint64  `json:"created"`
 	History   []Event `json:"history"`
+	// Location is, for a moved package, the registry it moved to; for one
+	// being imported, the registry it comes from.
+	Location *Location `json:"location,omitempty"`
+	// OperatorActed says an operator record acted on the package or one of
+	// its releases: such a package cannot move, since the destination could
+	// not check those records' authority.
+	OperatorActed bool `json:"operatorActed,omitempty"`
+}
+
+// Location names another registry: its log's origin, log verifier key and
+// URL.
+type Location struct {
+	Origin string `json:"origin"`
+	Key    string `json:"key"`
+	URL    string `json:"url,omitempty"`
 }
 
 // Release is the state of name@version.
@@ -138,6 +158,10 @@ func (p *Package) Clone() *Package {
 		c.Grants[k] = slices.Clone(v)
 	}
 	c.History = slices.Clone(p.History)
+	if p.Location != nil {
+		l := *p.Location
+		c.Location = &l
+	}
 	return &c
 }
 

@@ -104,6 +104,10 @@ func printEntry(w io.Writer, idx uint64, leaf []byte, t time.Time, treeSize uint
 		fmt.Fprintf(w, "  (unparsable entry: %v)\n", err)
 		return
 	}
+	if e.Import != nil {
+		fmt.Fprintf(w, "  imported from %s, entry %d there (proven in its checkpoint of %s)\n", e.Import.Origin, e.Import.Index, e.Import.Origin)
+		e = e.Inner
+	}
 	if e.Record != nil {
 		var pretty map[string]any
 		json.Unmarshal(e.Payload, &pretty)
