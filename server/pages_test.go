@@ -46,6 +46,7 @@ func TestPagesBesideTheAPI(t *testing.T) {
 		{"POST", "/verify", bytes.Repeat([]byte("x"), server.MaxPageBody+1), 413, "body too large"},
 		{"GET", "/api/v1/nope", nil, 404, `"not_found"`},
 		{"GET", "/log/nope", nil, 404, `"not_found"`},
+		{"GET", "/log", nil, 200, "page GET /log 0"},
 		{"POST", "/log/checkpoint", nil, 405, `"method_not_allowed"`},
 		{"GET", "/api/v1/checkpoint", nil, 200, `"rootHash"`},
 		{"GET", "/healthz", nil, 200, "ok"},

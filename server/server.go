@@ -130,6 +130,7 @@ func (s *Server) routes() {
 	// The API and the log keep their JSON 404s; every other path is a page.
 	s.mux.HandleFunc("/api/", notFound)
 	s.mux.HandleFunc("/log/", notFound)
+	s.mux.HandleFunc("/log", s.page) // not redirected to /log/: a person typing it wants the log's page
 	s.mux.HandleFunc("/", s.page)
 }
 
