@@ -118,6 +118,13 @@ func (p *Pages) routes() {
 	p.mux.HandleFunc("POST /verify", p.handle(p.verify))
 	get("/identities/{keyId}", p.identity)
 	get("/entries", p.entries)
+	p.mux.HandleFunc("GET /log", func(w http.ResponseWriter, r *http.Request) {
+		u := "/entries"
+		if r.URL.RawQuery != "" {
+			u += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, u, http.StatusSeeOther)
+	})
 	get("/entries/{index}", p.entry)
 	get("/content/{digest}", p.content)
 	p.mux.HandleFunc("GET /static/{file}", p.serveStatic)

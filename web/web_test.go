@@ -78,6 +78,7 @@ func TestRoutesAndHeaders(t *testing.T) {
 		{"GET", "/?asof=yesterday", 400, "text/html", "asof= must be a time"},
 		{"GET", "/?asof=1999-01-01T00:00:00Z", 400, "text/html", "the log has no entries at or before"},
 		{"GET", "/static/style.css", 200, "text/css", "font-family"},
+		{"GET", "/log?at=3", 200, "text/html", "As of tree size 3"},
 		{"GET", "/api/v1/nope", 404, "application/json", `"not_found"`},
 		{"GET", "/log/nope", 404, "application/json", `"not_found"`},
 		{"GET", "/api/v1/checkpoint", 200, "application/json", `"size"`},
