@@ -188,3 +188,19 @@ func TestPolicyFormLimits(t *testing.T) {
 		t.Fatalf("an unknown release: %d\n%s", st, html)
 	}
 }
+
+// TestAsOf: ?asof= shows a page as of the entries logged at or before a
+// time, and the page says which tree size that is.
+func TestAsOf(t *testing.T) {
+	f := newReg(t)
+	_, _, js := get(t, f.env.URL+"/api/v1/entries/11") // 0.7.0's release
+	var e struct{ Time time.Time }
+	if err := json.Unmarshal([]byte(js), &e); err != nil {
+		t.Fatal(err)
+	}
+	st, _, html := get(t, f.env.URL+"/packages/acme%2Fwidget?asof="+url.QueryEscape(e.Time.Format(time.RFC3339Nano)))
+	if st != 200 || !strings.Contains(html, "As of tree size 12</strong>") || !strings.Contains(html, ">0.7.0<") || strings.Contains(html, ">0.8.0<") ||
+		!strings.Contains(html, `href="/packages/acme%2Fwidget/versions/0.7.0?at=12"`) {
+		t.Fatalf("asof the release of 0.7.0: %d\n%s", st, html)
+	}
+}
