@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -238,8 +239,8 @@ func (p *Pages) search(rq *request) error {
 }
 
 func isInvalid(err error) bool {
-	_, ok := err.(*vouch.InvalidError)
-	return ok
+	var inv *vouch.InvalidError
+	return errors.As(err, &inv)
 }
 
 // ---- packages ----
