@@ -21,12 +21,14 @@ package policy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/interpreter"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vouchdev/vouch/client"
@@ -39,6 +41,7 @@ type Rule struct {
 	Rule    string `yaml:"rule"`
 	Message string `yaml:"message,omitempty"`
 	prg     cel.Program
+	ast     *cel.Ast
 }
 
 // Policy is a parsed, compiled policy.
@@ -46,6 +49,7 @@ type Policy struct {
 	Keys    map[string][]string `yaml:"keys"`
 	Require []*Rule             `yaml:"require"`
 	Deny    []*Rule             `yaml:"deny"`
+	env     *cel.Env
 }
 
 // Default is the policy used when none is given: the release is published.
@@ -118,10 +122,12 @@ func Parse(b []byte) (*Policy, error) {
 		if ast.OutputType() != cel.BoolType {
 			return nil, fmt.Errorf("policy rule %q must be boolean, not %s", r.Name, ast.OutputType())
 		}
-		if r.prg, err = e.Program(ast, cel.CostLimit(10_000_000)); err != nil {
+		r.ast = ast
+		if r.prg, err = program(e, ast, RuleCostLimit); err != nil {
 			return nil, fmt.Errorf("policy rule %q: %w", r.Name, err)
 		}
 	}
+	p.env = e
 	if p.Keys == nil {
 		p.Keys = map[string][]string{}
 	}
@@ -198,9 +204,31 @@ func nonNil[T any](s []T) []T {
 
 // Evaluate evaluates every rule. The verdict passes only if every require
 // rule holds, no deny rule holds, and a given artifact matches the release's
-// digest.
+// digest. Each rule may cost up to RuleCostLimit.
 func (p *Policy) Evaluate(in *Input) *Verdict {
+	v, _ := p.EvaluateContext(context.Background(), in, nil)
+	return v
+}
+
+// EvaluateContext evaluates like Evaluate, but charges the CEL cost of every
+// rule to b (nil: no budget beyond RuleCostLimit per rule) and stops when
+// ctx ends. Once b is spent, the rule that spent it and every rule after it
+// fail with the reason, and the error is a *BudgetError (or ctx's error):
+// the verdict is then FAIL, since not every rule could be checked.
+func (p *Policy) EvaluateContext(ctx context.Context, in *Input, b *Budget) (*Verdict, error) {
 	v := &Verdict{Pass: true}
+	var stop error
+	eval := func(r *Rule, vars map[string]any) (bool, error) {
+		if stop != nil {
+			return false, errNotEvaluated{stop}
+		}
+		ok, err := p.eval(ctx, r, vars, b)
+		var be *BudgetError
+		if errors.As(err, &be) || ctx.Err() != nil {
+			stop = err
+		}
+		return ok, err
+	}
 	vars := p.vars(in)
 	if in.ArtifactDigest != "" {
 		r := Result{Name: "artifact-digest", Kind: "check", Pass: in.ArtifactDigest == in.Evidence.Release.Digest}
@@ -243,7 +271,7 @@ func (p *Policy) Evaluate(in *Input) *Verdict {
 		}
 		v.add(res)
 	}
-	return v
+	return v, stop
 }
 
 func (v *Verdict) add(r Result) {
@@ -251,14 +279,43 @@ func (v *Verdict) add(r Result) {
 	v.Pass = v.Pass && r.Pass
 }
 
-func eval(r *Rule, vars map[string]any) (bool, error) {
-	out, _, err := r.prg.Eval(vars)
-	if err != nil {
+// eval evaluates one rule, charging its cost to b if not nil.
+func (p *Policy) eval(ctx context.Context, r *Rule, vars map[string]any, b *Budget) (bool, error) {
+	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	b, ok := out.Value().(bool)
+	prg, limited := r.prg, false
+	if b != nil {
+		if b.left == 0 {
+			return false, &BudgetError{Limit: b.limit, Rule: r.Name}
+		}
+		if b.left < RuleCostLimit {
+			// The rule may spend only what the request has left.
+			var err error
+			if prg, err = program(p.env, r.ast, b.left); err != nil {
+				return false, err
+			}
+			limited = true
+		}
+	}
+	out, det, err := prg.ContextEval(ctx, vars)
+	if b != nil && det != nil && det.ActualCost() != nil {
+		b.left -= min(b.left, *det.ActualCost())
+	}
+	if err != nil {
+		var ce interpreter.EvalCancelledError
+		switch {
+		case errors.As(err, &ce) && ce.Cause == interpreter.CostLimitExceeded && limited:
+			b.left = 0
+			return false, &BudgetError{Limit: b.limit, Rule: r.Name}
+		case ctx.Err() != nil:
+			return false, ctx.Err()
+		}
+		return false, err
+	}
+	res, ok := out.Value().(bool)
 	if !ok {
 		return false, fmt.Errorf("result is %T, not a boolean", out.Value())
 	}
-	return b, nil
+	return res, nil
 }

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +103,54 @@ func TestParseErrors(t *testing.T) {
 	v := p.Evaluate(&Input{Evidence: evidence("published")})
 	if v.Pass || !strings.Contains(v.Results[0].Why, "could not be evaluated") {
 		t.Fatalf("runtime error: %+v", v)
+	}
+}
+
+// TestBudget: a server evaluating a visitor's policy charges every rule's
+// CEL cost to one budget; once spent, the rule that spent it and the rules
+// after it fail with a reason that says so, and the verdict is FAIL.
+func TestBudget(t *testing.T) {
+	p, err := Parse([]byte(`
+require:
+  - name: published
+    rule: release.status == "published"
+  - name: expensive
+    rule: attestations.all(a, attestations.all(b, a.signers.size() + b.signers.size() >= 0))
+  - name: after
+    rule: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var atts []*client.Attestation
+	for range 150 {
+		atts = append(atts, att(predicate.Approval, map[string]any{"decision": "approved"}, qa1))
+	}
+	in := &Input{Evidence: evidence("published", atts...)}
+	// Without a budget (vouch verify) the rule is within RuleCostLimit.
+	if v := p.Evaluate(in); !v.Pass {
+		t.Fatalf("without a budget: %+v", v)
+	}
+	b := NewBudget(50_000)
+	v, err := p.EvaluateContext(context.Background(), in, b)
+	var be *BudgetError
+	if !errors.As(err, &be) || be.Rule != "expensive" || v.Pass || b.Left() != 0 {
+		t.Fatalf("over budget: err %v, left %d, verdict %+v", err, b.Left(), v)
+	}
+	if !v.Results[0].Pass || v.Results[1].Pass || !strings.Contains(v.Results[1].Why, "spent this evaluation's budget") ||
+		v.Results[2].Pass || !strings.Contains(v.Results[2].Why, "stopped before this rule") {
+		t.Fatalf("results: %+v", v.Results)
+	}
+	// A cheap policy passes under the same budget, and is charged for it.
+	b = NewBudget(ServerBudget)
+	cheap, _ := Parse([]byte("require:\n  - name: published\n    rule: release.status == \"published\"\n"))
+	if v, err := cheap.EvaluateContext(context.Background(), in, b); err != nil || !v.Pass || b.Left() == ServerBudget {
+		t.Fatalf("cheap policy: %v %+v, left %d", err, v, b.Left())
+	}
+	// A cancelled request stops the evaluation.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if v, err := p.EvaluateContext(ctx, in, NewBudget(ServerBudget)); !errors.Is(err, context.Canceled) || v.Pass {
+		t.Fatalf("cancelled: %v %+v", err, v)
 	}
 }

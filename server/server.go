@@ -46,7 +46,15 @@ type Config struct {
 	Logger   *slog.Logger
 	// Limits bound the cost of requests (zero fields: defaults).
 	Limits Limits
+	// Pages, if set, serves every path outside /api/, /log/ and /healthz
+	// (the web pages of package web). Page requests get the deadlines of
+	// API reads, and their bodies (a form) at most MaxPageBody bytes under
+	// the same rate and memory limits as API bodies.
+	Pages http.Handler
 }
+
+// MaxPageBody bounds the body of a request to Config.Pages.
+const MaxPageBody = 64 << 10
 
 // Server serves the registry over HTTP.
 type Server struct {
@@ -55,12 +63,13 @@ type Server struct {
 	mux    *http.ServeMux
 	limits Limits
 	admit  *admission
+	pages  http.Handler
 }
 
 // New returns a server for a registry.
 func New(cfg Config) *Server {
 	l := cfg.Limits.withDefaults()
-	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limits: l,
+	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limits: l, pages: cfg.Pages,
 		admit: &admission{sem: semaphore.NewWeighted(l.MaxInflight), max: l.MaxInflight, wait: l.MaxWait}}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -113,9 +122,43 @@ func (s *Server) routes() {
 			return errorf(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path+"; use "+allow)
 		}))
 	}
-	s.mux.HandleFunc("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+	notFound := s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
-	}))
+	})
+	if s.pages == nil {
+		s.mux.HandleFunc("/", notFound)
+		return
+	}
+	// The API and the log keep their JSON 404s; every other path is a page.
+	s.mux.HandleFunc("/api/", notFound)
+	s.mux.HandleFunc("/log/", notFound)
+	s.mux.HandleFunc("/log", s.page) // not redirected to /log/: a person typing it wants the log's page
+	s.mux.HandleFunc("/", s.page)
+}
+
+// page serves a request to the pages with the bounds of an API read: the
+// write deadline, the request timeout, and a body (a form) of at most
+// MaxPageBody bytes arriving at the minimum rate, charged to the in-flight
+// memory while the page works on it.
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	s.setWriteDeadline(w, 0)
+	ctx, cancel := context.WithTimeout(r.Context(), s.limits.RequestTimeout)
+	defer cancel()
+	r = r.WithContext(ctx)
+	if r.Body != nil && r.Body != http.NoBody {
+		release, err := s.admit.reserve(ctx, MaxPageBody*s.limits.BodyCost)
+		if err != nil {
+			w.Header().Set("Retry-After", retryAfter)
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		defer release()
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{s.bodyReader(w, r, MaxPageBody), r.Body}
+	}
+	s.pages.ServeHTTP(w, r)
 }
 
 // ServeHTTP implements http.Handler.

@@ -21,6 +21,7 @@ import (
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/server"
 	"github.com/vouchdev/vouch/state"
+	"github.com/vouchdev/vouch/web"
 )
 
 type serveFlags struct {
@@ -48,7 +49,9 @@ func newServeCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a registry",
-		Long: `Run a registry: the log under /log/ (C2SP tlog-tiles) and the API under /api/v1/.
+		Long: `Run a registry: the log under /log/ (C2SP tlog-tiles), the API under /api/v1/,
+and web pages for people at / (browse packages, releases, statements and the log
+at any point in time; see docs/web.md).
 
 The first start creates the data directory with the log's signing key
 (log.key), its verifier key (log.vkey: give it to clients as --log-key), an
@@ -146,7 +149,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err := reg.EnsureOperator(readyCtx, dir.OperatorKey, f.deleteWindow); err != nil {
 		return fmt.Errorf("starting the operator chain: %w", err)
 	}
-	srv := server.New(server.Config{Registry: reg, Logger: logger,
+	srv := server.New(server.Config{Registry: reg, Logger: logger, Pages: web.New(web.Config{Registry: reg, Logger: logger}),
 		Limits: server.Limits{MaxInflight: f.maxInflight, MaxConns: f.maxConns}})
 	ln, err := srv.Listen(f.addr)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store/sqlstore"
 	"github.com/vouchdev/vouch/translog"
+	"github.com/vouchdev/vouch/web"
 )
 
 // Options tune a test registry.
@@ -137,7 +138,8 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(server.Config{Registry: reg, Logger: o.Logger}))
+	pages := web.New(web.Config{Registry: reg, Logger: o.Logger})
+	srv := httptest.NewServer(server.New(server.Config{Registry: reg, Logger: o.Logger, Pages: pages}))
 	e := &Env{T: t, Dir: o.Dir, URL: srv.URL, Reg: reg, Store: st, Verifier: v, Operator: d.OperatorKey, data: d, srv: srv,
 		Backend: "sqlite", DB: o.DB, Blobs: o.Blobs}
 	if o.DB != "" {
