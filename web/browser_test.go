@@ -292,7 +292,7 @@ func TestBrowser(t *testing.T) {
 		text = p.follow("#travel-at a[rel=next]")
 		p.sees(text, "As of tree size "+fmt.Sprint(yank.Index+1), "yanked", "CVE-2026-0002", "yanked by", "the owner")
 		// Typing a tree size into the control.
-		text = p.follow("#travel-at button", chromedp.SetValue(chromedp.CSS("#travel-at input[name=at]"), before))
+		p.follow("#travel-at button", chromedp.SetValue(chromedp.CSS("#travel-at input[name=at]"), before))
 		if s := eval[string](p, `document.getElementById("release-status").textContent`); s != "published" || !strings.Contains(p.location(), "at="+before) {
 			t.Fatalf("the control went to %s, where the release is %q", p.location(), s)
 		}

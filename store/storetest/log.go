@@ -76,7 +76,7 @@ func testSequence(t *testing.T, open opener) {
 	same := f.rows[2].Time
 	err := f.s.Sequence(ctx, func(tx store.SeqTx) error {
 		if h := tx.Head(); h.Sequenced != 3 || !h.LastTime.Equal(same) {
-			return fmt.Errorf("Head at the start of a transaction: %+v", h)
+			return fmt.Errorf("tx.Head() at the start of a transaction: %+v", h)
 		}
 		return nil
 	})
@@ -119,10 +119,10 @@ func testAppendChecks(t *testing.T, open opener) {
 			e := fill(rec("identity", "", ""), idx)
 			e.row.Time = last
 			if err := tx.Append(e.row, nil, nil); err == nil {
-				return fmt.Errorf("Append at %d accepted with %d entries", idx, tx.Head().Sequenced)
+				return fmt.Errorf("tx.Append at %d accepted with %d entries", idx, tx.Head().Sequenced)
 			}
 			if h := tx.Head(); h.Sequenced != 2 || !h.LastTime.Equal(last) {
-				return fmt.Errorf("Head after a refused Append: %+v", h)
+				return fmt.Errorf("tx.Head() after a refused Append: %+v", h)
 			}
 			return nil
 		})
@@ -136,7 +136,7 @@ func testAppendChecks(t *testing.T, open opener) {
 		e := fill(rec("identity", "", ""), 2)
 		e.row.Time = last.Add(-time.Nanosecond)
 		if err := tx.Append(e.row, []store.KV{kv("i/back", `{}`)}, nil); err == nil {
-			return errors.New("Append accepted a log time before the last entry's")
+			return errors.New("tx.Append accepted a log time before the last entry's")
 		}
 		e.row.Time = last.Add(time.Minute)
 		if err := tx.Append(e.row, nil, nil); err != nil {
@@ -145,10 +145,10 @@ func testAppendChecks(t *testing.T, open opener) {
 		e2 := fill(rec("identity", "", ""), 3)
 		e2.row.Time = last.Add(time.Minute - time.Nanosecond)
 		if err := tx.Append(e2.row, nil, nil); err == nil {
-			return errors.New("Append accepted a log time before the previous append's")
+			return errors.New("tx.Append accepted a log time before the previous append's")
 		}
 		if h := tx.Head(); h.Sequenced != 3 || !h.LastTime.Equal(last.Add(time.Minute)) {
-			return fmt.Errorf("Head after a refused Append: %+v", h)
+			return fmt.Errorf("tx.Head() after a refused Append: %+v", h)
 		}
 		return nil
 	})
@@ -274,10 +274,10 @@ func testRollback(t *testing.T, open opener) {
 		}
 		err = f.s.Sequence(ctx, func(tx store.SeqTx) error {
 			if refs, err := tx.Subjects([]string{"sha256:d1"}); err != nil || len(refs) != 0 {
-				return fmt.Errorf("Subjects after a rollback: %v %v", refs, err)
+				return fmt.Errorf("Index.Subjects after a rollback: %v %v", refs, err)
 			}
 			if s, err := tx.Signers(1); err != nil || len(s) != 0 {
-				return fmt.Errorf("Signers after a rollback: %v %v", s, err)
+				return fmt.Errorf("Index.Signers after a rollback: %v %v", s, err)
 			}
 			return nil
 		})

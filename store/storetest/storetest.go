@@ -195,7 +195,7 @@ func (f *fixture) seq(es ...ent) []*store.EntryRow {
 				return fmt.Errorf("append %d: %w", h.Sequenced, err)
 			}
 			if h2 := tx.Head(); h2.Sequenced != h.Sequenced+1 || !h2.LastTime.Equal(e.row.Time) {
-				return fmt.Errorf("Head after appending %d at %v: %+v", h.Sequenced, e.row.Time, h2)
+				return fmt.Errorf("tx.Head() after appending %d at %v: %+v", h.Sequenced, e.row.Time, h2)
 			}
 			rows = append(rows, e.row)
 			kvs = append(kvs, e.kvs)
