@@ -245,6 +245,10 @@ func TestMirrorChain(t *testing.T) {
 	m1 = startMirror(t, up.URL, up.Verifier, m1.dir)
 	m1.caughtUp(up.URL)
 	sameLog(t, up.URL, m1.url)
+	// m1 serves at a new address now: m2 follows it there.
+	m2.stop()
+	m2 = startMirror(t, m1.url, up.Verifier, m2.dir)
+	m2.caughtUp(up.URL)
 
 	// An erasure upstream is carried out by both mirrors.
 	if grepDir(t, m2.dir, secret, stmtSecret) == nil {
@@ -253,22 +257,27 @@ func TestMirrorChain(t *testing.T) {
 	if _, err := c.Admin(ctx, &api.AdminRequest{Action: "erase", Identity: owner.ID()}, up.Operator); err != nil {
 		t.Fatal(err)
 	}
-	m2addr := m2.url
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		m2.stop() // SQLite files are read whole only while closed
-		found := append(grepDir(t, m1.dir, secret, stmtSecret), grepDir(t, m2.dir, secret, stmtSecret)...)
-		if len(found) == 0 {
-			break
+	// Each mirror records the erasure in its own feed once it has carried
+	// it out; then no byte of the data may be left in either directory.
+	for _, m := range []*testMirror{m1, m2} {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var feed api.Erasures
+			if st, b := getBody(t, m.url+"/api/v1/erasures"); st == 200 && json.Unmarshal(b, &feed) == nil && len(feed.Erasures) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the mirror at %s did not carry out the erasure: %+v", m.url, m.m.Status())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("erased data left in a mirror: %v", found)
-		}
-		m2 = startMirror(t, m1.url, up.Verifier, m2.dir)
-		time.Sleep(100 * time.Millisecond)
 	}
-	_ = m2addr
 	st := m1.m.Status()
+	m2.stop() // SQLite files are read whole only while closed
+	m1.stop()
+	if found := append(grepDir(t, m1.dir, secret, stmtSecret), grepDir(t, m2.dir, secret, stmtSecret)...); len(found) > 0 {
+		t.Fatalf("erased data left in a mirror: %v", found)
+	}
 	if st.Stopped || st.Lag != 0 {
 		t.Fatalf("mirror status: %+v", st)
 	}
