@@ -29,6 +29,7 @@ var statusOf = map[state.Code]int{
 	state.CodeGenesisExists:     http.StatusConflict,
 	state.CodeNoOperator:        http.StatusConflict,
 	state.CodeConflict:          http.StatusConflict,
+	state.CodeMoved:             http.StatusConflict,
 	state.CodeUnknownPackage:    http.StatusNotFound,
 	state.CodeUnknownRelease:    http.StatusNotFound,
 	state.CodeUnknownIdentity:   http.StatusUnprocessableEntity,

@@ -328,14 +328,17 @@ func (a *applier) applyOperator() error {
 	if pkg.Status == StatusBanished {
 		return refuse(CodeInvalidTransition, "package %s is banished; nothing leaves banished", pkg.Name)
 	}
+	if (pkg.Status == StatusMoved || pkg.Status == StatusImporting) && r.Type != record.TypeBanish {
+		// The package lives in another registry, whose operators act on
+		// it. Only a banish, which purges what this registry holds, stays
+		// this registry's business.
+		return refuse(CodeMoved, "package %s is %s (%s): only a banish of what this registry holds is its operators' business", pkg.Name, pkg.Status, pkg.Location.Origin)
+	}
 	p := pkg.Clone()
 	p.OperatorActed = true
 	a.out.Package = p
 	switch r.Type {
 	case record.TypeTransfer:
-		if p.Location != nil {
-			return refuse(CodeMoved, "package %s is %s (%s): its owners are the other registry's business", p.Name, p.Status, p.Location.Origin)
-		}
 		owners, err := a.ownerPrincipals()
 		if err != nil {
 			return err

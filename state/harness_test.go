@@ -15,6 +15,9 @@ type harness struct {
 	m     *Memory
 	now   time.Time
 	index uint64
+	// self is the registry the state machine runs for, if it moves
+	// packages.
+	self *Location
 }
 
 func newHarness(t *testing.T) *harness {
@@ -57,7 +60,7 @@ func (h *harness) try(r *record.Record, signers ...*keys.PrivateKey) error {
 }
 
 func (h *harness) tryEntry(e *record.Entry) error {
-	c, err := Apply(h.m, e, Env{Index: h.index, Time: h.now})
+	c, err := Apply(h.m, e, Env{Index: h.index, Time: h.now, Self: h.self})
 	if err != nil {
 		return err
 	}

@@ -12,13 +12,16 @@ import "github.com/vouchdev/vouch/record"
 // A package moves on, or back, the same way.
 
 // writable refuses an owner's write to a package that is not active here,
-// saying where to write instead. While importing, the records of the
-// registry the package comes from are writable.
+// saying where to write instead. While a package is importing here, or
+// has moved away, imported records continue it from whichever registry
+// holds them: a package that moved A to B to C comes to C partly from A's
+// log and partly from B's, and one that moves back continues from where it
+// left. The records' own signatures and hash chain keep their order.
 func (a *applier) writable(p *Package) error {
 	switch {
 	case p.Status == StatusActive && a.from == nil:
 		return nil
-	case a.from != nil && (p.Status == StatusImporting || p.Status == StatusMoved) && p.Location != nil && p.Location.Origin == a.from.Origin:
+	case a.from != nil && (p.Status == StatusImporting || p.Status == StatusMoved):
 		return nil
 	case a.from != nil:
 		return refuse(CodeConflict, "package %s is %s here; %s cannot continue it", p.Name, p.Status, a.from)
@@ -130,6 +133,3 @@ func applyImport(v View, e *record.Entry, env Env) (*Changes, error) {
 	}
 	return &a.out, nil
 }
-
-// CodeMoved refuses a write to a package that lives in another registry.
-const CodeMoved Code = "moved"

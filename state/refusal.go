@@ -31,7 +31,10 @@ const (
 	CodeNoOperator        Code = "no_operator"
 	CodeGenesisExists     Code = "genesis_exists"
 	CodeConflict          Code = "conflict"
-	CodeUnknownSubject    Code = "unknown_subject"
+	// CodeMoved refuses a write to a package that lives in another
+	// registry now; the message names it.
+	CodeMoved          Code = "moved"
+	CodeUnknownSubject Code = "unknown_subject"
 
 	// Codes the registry adds before the state machine runs: the content a
 	// release names must be there and match.
