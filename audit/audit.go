@@ -263,8 +263,8 @@ func (a *auditor) replay(ctx context.Context, from, to uint64) (*Violation, erro
 			if err := b.bad[i]; err != nil {
 				return &Violation{Index: idx, Code: "malformed", Reason: err.Error()}, nil
 			}
-			if e.Attestation != nil {
-				if e.Envelope != nil {
+			if in := e.Unwrap(); in.Attestation != nil {
+				if in.Envelope != nil {
 					a.statements++
 				} else {
 					a.erased++
@@ -292,7 +292,8 @@ func (a *auditor) apply(idx uint64, e *record.Entry) *Violation {
 		return &Violation{Index: idx, Code: "time_backwards", Reason: fmt.Sprintf("log time %s is before the previous entry's %s", e.Time, a.lastTime)}
 	}
 	a.lastTime = e.Time
-	c, err := state.Apply(a.mem, e, state.Env{Index: idx, Time: e.Time, Keys: a.keys})
+	c, err := state.Apply(a.mem, e, state.Env{Index: idx, Time: e.Time, Keys: a.keys,
+		Self: &state.Location{Origin: a.v.Origin(), Key: a.v.Key()}})
 	if err != nil {
 		if rf, ok := state.AsRefusal(err); ok {
 			return &Violation{Index: idx, Code: string(rf.Code), Reason: rf.Msg}
@@ -349,7 +350,7 @@ func (a *auditor) fetch(ctx context.Context, first, from, to uint64) *bundle {
 			e = &record.Entry{}
 		}
 		b.entries[i] = e
-		hasAttestations = hasAttestations || e.Attestation != nil
+		hasAttestations = hasAttestations || e.Unwrap().Attestation != nil
 	}
 	if hasAttestations {
 		if err := a.attachStatements(ctx, b); err != nil {

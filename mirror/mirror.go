@@ -345,6 +345,10 @@ func (m *Mirror) replicas(ctx context.Context, first uint64, leaves [][]byte) ([
 			continue // the replay refuses it, with the evidence
 		}
 		idx := first + uint64(i)
+		// An import holds a record or attestation of another log; its
+		// statement is stored here like any attestation's, and the
+		// content of an imported release is copied like any other.
+		e = e.Unwrap()
 		switch {
 		case e.Attestation != nil:
 			if statements == nil {

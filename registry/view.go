@@ -41,6 +41,7 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 		}
 	}
 	for _, e := range entries {
+		e = e.Unwrap()
 		for _, id := range e.KeyIDs() {
 			addID(id)
 		}
