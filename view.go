@@ -65,6 +65,9 @@ func ReleaseView(ctx context.Context, r ReleaseReads, rel *state.Release, p *sta
 // releases and history.
 func PackageView(p *state.Package) api.Package {
 	out := api.Package{Name: p.Name, Status: p.Status, Owners: p.Owners, Grants: p.Grants, Head: p.Head, HeadIndex: p.HeadIndex, Created: p.Created}
+	if l := p.Location; l != nil {
+		out.Location = &api.Location{Origin: l.Origin, Key: l.Key, URL: l.URL}
+	}
 	if p.Status != state.StatusActive {
 		out.Reason = p.Reason
 	}

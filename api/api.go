@@ -82,12 +82,24 @@ type Package struct {
 	Head      string              `json:"head"`
 	HeadIndex uint64              `json:"headIndex"`
 	Created   uint64              `json:"created"`
-	Latest    string              `json:"latest,omitempty"`
-	Releases  []Release           `json:"releases,omitempty"`
-	History   []Event             `json:"history,omitempty"`
+	// Location is, for a package that moved away (status "moved"), the
+	// registry it moved to; for one being moved here ("importing"), the
+	// registry it comes from.
+	Location *Location `json:"location,omitempty"`
+	Latest   string    `json:"latest,omitempty"`
+	Releases []Release `json:"releases,omitempty"`
+	History  []Event   `json:"history,omitempty"`
 	// The tree size the answer is for, and the checkpoint it is valid for.
 	TreeSize   uint64      `json:"treeSize,omitempty"`
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+}
+
+// Location names another registry: its log's origin, its log verifier
+// key, and, when known, the URL it serves its API at.
+type Location struct {
+	Origin string `json:"origin"`
+	Key    string `json:"key"`
+	URL    string `json:"url,omitempty"`
 }
 
 // ReleaseResponse answers GET /api/v1/packages/{name}/versions/{version}.

@@ -229,6 +229,27 @@ func (c *Client) UploadBlob(ctx context.Context, digest string, r io.Reader, siz
 	return nil
 }
 
+// HasBlob says whether the registry serves content with this digest.
+func (c *Client) HasBlob(ctx context.Context, digest string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.url("/api/v1/blobs/"+digest, nil), nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("User-Agent", c.ua)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return true, nil
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnavailableForLegalReasons:
+		return false, nil
+	}
+	return false, fmt.Errorf("HEAD /api/v1/blobs/%s: %s", digest, resp.Status)
+}
+
 // ProgressReader returns a reader that reads r and calls report, now and
 // then and at the end, with the bytes read so far. A nil report returns r.
 func ProgressReader(r io.Reader, report func(n int64)) io.Reader {

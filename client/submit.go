@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -53,18 +54,23 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 	if s.Note != nil || s.Profile != nil {
 		body = s
 	}
-	r, err := postBody(body)
+	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
+	return c.submitBody(ctx, b, s.Signers, wait)
+}
+
+// submitBody posts a submission and verifies the receipt (see Submit).
+func (c *Client) submitBody(ctx context.Context, body []byte, signers []string, wait bool) (*Receipt, error) {
 	q := url.Values{}
 	if wait {
 		q.Set("wait", "true")
 	}
-	for _, k := range s.Signers {
+	for _, k := range signers {
 		q.Add("signer", k)
 	}
-	b, _, err := c.do(ctx, http.MethodPost, "/api/v1/entries", q, r, "application/json")
+	b, _, err := c.do(ctx, http.MethodPost, "/api/v1/entries", q, bytes.NewReader(body), "application/json")
 	if err != nil {
 		return nil, err
 	}

@@ -288,6 +288,11 @@ examples in docs/policies/.`,
 			if err != nil {
 				return err
 			}
+			if at == 0 {
+				if c, err = g.follow(cmd, c, name); err != nil {
+					return fmt.Errorf("verification failed: %w", err)
+				}
+			}
 			if in.Evidence, err = c.Gather(cmd.Context(), name, version, client.At{Size: at}); err != nil {
 				return fmt.Errorf("verification failed: %w", err)
 			}

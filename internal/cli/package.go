@@ -84,7 +84,7 @@ lower-case segments of [a-z0-9][a-z0-9._-]* joined by "/", at most 200 bytes.`,
 	revoke.Flags().StringVar(&from, "from", "", "key ID to revoke")
 	show := newShowCmd(g)
 	show.Use = "show NAME"
-	cmd.AddCommand(create, grant, revoke, show)
+	cmd.AddCommand(create, grant, revoke, show, newMoveCmd(g))
 	return cmd
 }
 

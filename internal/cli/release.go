@@ -268,6 +268,13 @@ verified against the log key and the checkpoint this client holds.`,
 			if err != nil {
 				return err
 			}
+			if at == 0 && asof == "" {
+				// Now is wherever the package is now; a point in the
+				// past is read where it was then, here.
+				if c, err = g.follow(cmd, c, name); err != nil {
+					return err
+				}
+			}
 			if version != "" {
 				rr, _, err := c.Release(cmd.Context(), name, version, pt)
 				if err != nil {
