@@ -250,6 +250,19 @@ func TestMirrorChain(t *testing.T) {
 	m2 = startMirror(t, m1.url, up.Verifier, m2.dir)
 	m2.caughtUp(up.URL)
 
+	// A banish upstream purges the content from both mirrors.
+	l.must(record.ChainOperator, &record.Record{Type: record.TypeBanish, Version: "1.0.0", Reason: "malware"}, up.Operator)
+	m1.caughtUp(up.URL)
+	m2.caughtUp(up.URL)
+	for _, m := range []*testMirror{m1, m2} {
+		if st, _ := getBody(t, m.url+"/api/v1/blobs/"+digests[0]); st != http.StatusUnavailableForLegalReasons {
+			t.Fatalf("banished content on the mirror at %s: %d", m.url, st)
+		}
+		if found := grepDir(t, filepath.Join(m.dir, "blobs"), "mirrored content 0"); len(found) > 0 {
+			t.Fatalf("banished content left in the mirror: %v", found)
+		}
+	}
+
 	// An erasure upstream is carried out by both mirrors.
 	if grepDir(t, m2.dir, secret, stmtSecret) == nil {
 		t.Fatal("the mirror holds no copy of the data about to be erased: the test proves nothing")

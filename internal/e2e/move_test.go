@@ -197,6 +197,11 @@ func TestMovePackage(t *testing.T) {
 	if err != nil || !strings.Contains(string(so), "answering from there") || !strings.Contains(string(so), "2.0.0") {
 		t.Fatalf("vouch show at A: %v\n%s", err, so)
 	}
+	verify := vouchCmd(home, "verify", l.pkg+"@1.0.0", "--registry", a.URL, "--log-key", aKey)
+	vo, _ := verify.CombinedOutput()
+	if !strings.Contains(string(vo), "answering from there") || strings.Contains(string(vo), "verification failed") {
+		t.Fatalf("vouch verify at A:\n%s", vo)
+	}
 	// Asked about the past, A answers as it was.
 	if p, _, err := aReader.Package(ctx, l.pkg, client.At{Size: pa.HeadIndex}); err != nil || p.Status != "active" {
 		t.Fatalf("at A before the move: %+v %v", p, err)
