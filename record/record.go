@@ -94,6 +94,8 @@ type Record struct {
 	Reason       string   `json:"reason,omitempty"`
 	Note         string   `json:"note,omitempty"`
 	DeleteWindow *int64   `json:"deleteWindow,omitempty"`
+	Checkpoint   string   `json:"checkpoint,omitempty"`
+	LogKey       string   `json:"logKey,omitempty"`
 	Time         string   `json:"time"`
 }
 
@@ -178,6 +180,8 @@ func (r *Record) present() []string {
 	add("reason", r.Reason != "")
 	add("note", r.Note != "")
 	add("deleteWindow", r.DeleteWindow != nil)
+	add("checkpoint", r.Checkpoint != "")
+	add("logKey", r.LogKey != "")
 	return p
 }
 
@@ -350,7 +354,7 @@ func (r *Record) Validate() error {
 	if r.DeleteWindow != nil && (*r.DeleteWindow < 0 || *r.DeleteWindow > 10*365*24*3600) {
 		return syntaxf("%s record: deleteWindow must be 0 to ten years, in seconds", r.Type)
 	}
-	return nil
+	return r.validateContinue()
 }
 
 // Hash returns the record hash of a payload: "sha256:<hex>" of its exact
