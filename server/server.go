@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -46,6 +47,9 @@ type Config struct {
 	Logger   *slog.Logger
 	// Limits bound the cost of requests (zero fields: defaults).
 	Limits Limits
+	// TUF, if set, is the registry's published TUF repository, served
+	// under /tuf/ (see package tufrepo).
+	TUF fs.FS
 }
 
 // Server serves the registry over HTTP.
@@ -55,12 +59,13 @@ type Server struct {
 	mux    *http.ServeMux
 	limits Limits
 	admit  *admission
+	tuf    fs.FS
 }
 
 // New returns a server for a registry.
 func New(cfg Config) *Server {
 	l := cfg.Limits.withDefaults()
-	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limits: l,
+	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limits: l, tuf: cfg.TUF,
 		admit: &admission{sem: semaphore.NewWeighted(l.MaxInflight), max: l.MaxInflight, wait: l.MaxWait}}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -100,6 +105,7 @@ func (s *Server) routes() {
 		_, err := w.Write(openAPI)
 		return err
 	})
+	route("GET", "/tuf/{path...}", s.tufFile)
 	route("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		_, err := io.WriteString(w, "ok\n")
 		return err
