@@ -1,0 +1,107 @@
+package tufclient_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/logchain"
+	"github.com/vouchdev/vouch/translog"
+	"github.com/vouchdev/vouch/tufclient"
+	"github.com/vouchdev/vouch/tufrepo"
+)
+
+// repo makes a repository with a log and an operator, served at URL/tuf/.
+func repo(t *testing.T) (*tufrepo.Repo, string, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tuf")
+	r := tufrepo.Open(dir)
+	_, vkey, err := translog.GenerateLogKey("example.com/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op, _ := keys.Generate(keys.Ed25519)
+	chain := &logchain.Chain{Logs: []logchain.Log{{Origin: "example.com/log", VKey: vkey}}}
+	if err := r.Init(tufrepo.InitOptions{Targets: map[string][]byte{
+		tufrepo.TargetLogVKey:   []byte(vkey + "\n"),
+		tufrepo.TargetLogs:      chain.Marshal(),
+		tufrepo.TargetOperators: tufrepo.MarshalOperators(op.Public()),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.StripPrefix("/tuf/", http.FileServer(http.Dir(filepath.Join(dir, tufrepo.RepositoryDir)))))
+	t.Cleanup(srv.Close)
+	return r, srv.URL, vkey
+}
+
+func pin(t *testing.T, r *tufrepo.Repo, cfg tufclient.Config) *tufclient.Trust {
+	t.Helper()
+	root, err := os.ReadFile(filepath.Join(r.Dir, tufrepo.RepositoryDir, "1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tufclient.Pin(cfg, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func TestBootstrapRotateRefuse(t *testing.T) {
+	r, url, vkey := repo(t)
+	cfg := tufclient.Config{Registry: url, Home: t.TempDir()}
+	tr := pin(t, r, cfg)
+	if tr.LogKey.Key() != vkey || len(tr.Operators.Operators) != 1 {
+		t.Fatalf("trust: %+v", tr)
+	}
+	// Rotate the targets key and change the operators: the client follows.
+	if err := r.Rotate("targets", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	op2, _ := keys.Generate(keys.Ed25519)
+	r.SetTarget(tufrepo.TargetOperators, tufrepo.MarshalOperators(op2.Public()))
+	if err := r.SignTargets(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Publish(false); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := tufclient.Update(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.RootVersion != 2 || tr.Operators.Operators[0].KeyID != op2.ID() {
+		t.Fatalf("root %d operators %v", tr.RootVersion, tr.Operators.KeyIDs())
+	}
+	// An older timestamp is refused as a rollback.
+	ts := filepath.Join(r.Dir, tufrepo.RepositoryDir, "timestamp.json")
+	old, _ := os.ReadFile(ts)
+	if _, err := r.Publish(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tufclient.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(ts, old, 0o644)
+	_, err = tufclient.Update(cfg)
+	var re *tufclient.RefusedError
+	if !errors.As(err, &re) || re.Kind != "rollback" {
+		t.Fatalf("old timestamp: %v", err)
+	}
+	t.Log(err)
+	// Expired: the timestamp's expiry is named.
+	r.Publish(true)
+	later := time.Now().Add(48 * time.Hour)
+	cfg.Now = func() time.Time { return later }
+	_, err = tufclient.Update(cfg)
+	if !errors.As(err, &re) || re.Kind != "expired" || !strings.Contains(err.Error(), "timestamp.json expired at 20") {
+		t.Fatalf("expired: %v", err)
+	}
+	t.Log(err)
+}
