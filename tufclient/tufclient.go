@@ -64,6 +64,9 @@ type Config struct {
 	// HTTPClient makes the requests (default: one with a 1-minute
 	// timeout).
 	HTTPClient *http.Client
+	// Name, if set, names the directory the registry's trust is kept in,
+	// instead of its URL (for a registry reachable at several URLs).
+	Name string
 	// Now, if set, is the reference time metadata expiry is judged by
 	// (default: the current time).
 	Now func() time.Time
@@ -71,6 +74,9 @@ type Config struct {
 
 func (c *Config) dir() string {
 	u := strings.TrimRight(c.Registry, "/")
+	if c.Name != "" {
+		u = c.Name
+	}
 	if i := strings.Index(u, "://"); i >= 0 {
 		u = u[i+3:]
 	}

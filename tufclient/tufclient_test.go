@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,39 @@ func TestBootstrapRotateRefuse(t *testing.T) {
 	_, err = tufclient.Update(cfg)
 	if !errors.As(err, &re) || re.Kind != "expired" || !strings.Contains(err.Error(), "timestamp.json expired at 20") {
 		t.Fatalf("expired: %v", err)
+	}
+	t.Log(err)
+
+	// A snapshot other than the one the timestamp names is refused.
+	cfg.Now = nil
+	r.Publish(true)
+	if _, err := tufclient.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(r.Dir, tufrepo.RepositoryDir, "*.snapshot.json"))
+	if len(snaps) < 2 {
+		t.Fatal(snaps)
+	}
+	oldSnap, _ := os.ReadFile(filepath.Join(r.Dir, tufrepo.RepositoryDir, "1.snapshot.json"))
+	r.Publish(true)
+	n := len(snaps) + 1
+	os.WriteFile(filepath.Join(r.Dir, tufrepo.RepositoryDir, strconv.Itoa(n)+".snapshot.json"), oldSnap, 0o644)
+	_, err = tufclient.Update(cfg)
+	if !errors.As(err, &re) || re.Kind != "mix-and-match" {
+		t.Fatalf("old snapshot: %v", err)
+	}
+	t.Log(err)
+
+	// Expired targets name their expiry.
+	r.Expiry.Targets = time.Hour
+	if err := r.SignTargets(); err != nil {
+		t.Fatal(err)
+	}
+	r.Publish(true)
+	cfg.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	_, err = tufclient.Update(cfg)
+	if !errors.As(err, &re) || re.Kind != "expired" || !strings.Contains(err.Error(), "targets.json expired at 20") {
+		t.Fatalf("expired targets: %v", err)
 	}
 	t.Log(err)
 }
