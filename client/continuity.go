@@ -23,11 +23,12 @@ import (
 // crossOver checks that cp, the first checkpoint of the current log this
 // client adopts, extends the logs the current one continues, and advances
 // what the client holds of them to their last checkpoints.
-func (c *Client) crossOver(ctx context.Context, cp *translog.Checkpoint) error {
+// It returns the last checkpoint of the log the current one continues.
+func (c *Client) crossOver(ctx context.Context, cp *translog.Checkpoint) (*translog.Checkpoint, error) {
 	links := c.links
 	n := len(links)
 	if n < 2 || links[n-1].Continues == nil {
-		return nil
+		return nil, nil
 	}
 	start := n - 1
 	for start > 0 && links[start].Continues != nil {
@@ -38,22 +39,22 @@ func (c *Client) crossOver(ctx context.Context, cp *translog.Checkpoint) error {
 		final := links[i+1].Continues
 		if prev != nil {
 			if err := c.extends(ctx, prev, final); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		held, err := c.trust.Load(links[i].Verifier)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if held != nil {
 			if _, err := c.trust.Advance(ctx, links[i].Verifier, final, c.ConsistencyProof); err != nil {
-				return fmt.Errorf("the log %s ended at size %d and continues as %s, but this client holds a checkpoint of it that its last one does not extend: %w",
+				return nil, fmt.Errorf("the log %s ended at size %d and continues as %s, but this client holds a checkpoint of it that its last one does not extend: %w",
 					final.Origin, final.Size, links[i+1].Verifier.Origin(), err)
 			}
 		}
 		prev = final
 	}
-	return c.extends(ctx, prev, cp)
+	return prev, c.extends(ctx, prev, cp)
 }
 
 // extends proves that newer's tree extends older's, across origins.

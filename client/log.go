@@ -72,13 +72,14 @@ func (c *Client) adopt(ctx context.Context, cp *translog.Checkpoint) (*translog.
 	if cp.Origin != c.log.Origin() {
 		return c.adoptOlder(ctx, cp)
 	}
+	var continued *translog.Checkpoint
 	if len(c.links) > 1 {
 		held, err := c.trust.Load(c.log)
 		if err != nil {
 			return nil, err
 		}
 		if held == nil {
-			if err := c.crossOver(ctx, cp); err != nil {
+			if continued, err = c.crossOver(ctx, cp); err != nil {
 				return nil, err
 			}
 		}
@@ -98,6 +99,11 @@ func (c *Client) adopt(ctx context.Context, cp *translog.Checkpoint) (*translog.
 		}
 	}
 	held, err := c.trust.Advance(ctx, c.log, cp, c.ConsistencyProof)
+	if held == nil && err == nil && continued != nil {
+		// The first checkpoint of a log that continues another: what the
+		// client held before is the other log's last checkpoint.
+		return continued, nil
+	}
 	var fe *ForkError
 	if !errors.As(err, &fe) || fe.Held == fe.Got {
 		return held, err
