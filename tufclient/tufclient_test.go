@@ -80,6 +80,16 @@ func TestBootstrapRotateRefuse(t *testing.T) {
 	if tr.RootVersion != 2 || tr.Operators.Operators[0].KeyID != op2.ID() {
 		t.Fatalf("root %d operators %v", tr.RootVersion, tr.Operators.KeyIDs())
 	}
+	// Rotate the root keys (to two of two) and the online key: followed.
+	if err := r.Rotate("root", 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Rotate("timestamp", 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err = tufclient.Update(cfg); err != nil || tr.RootVersion != 4 {
+		t.Fatalf("after root and online key rotations: %v", err)
+	}
 	// An older timestamp is refused as a rollback.
 	ts := filepath.Join(r.Dir, tufrepo.RepositoryDir, "timestamp.json")
 	old, _ := os.ReadFile(ts)
