@@ -79,7 +79,7 @@ func (d *Dir) RotateLog(origin string, final []byte) error {
 		return err
 	}
 	if last := g.Last(); last != nil && (last.Size > cp.Size || last.Size == cp.Size && last.Hash != cp.Hash) {
-		return fmt.Errorf("the database's newest checkpoint (size %d) is not the newest this log key signed (size %d, in %s): restore the database before rotating the key",
+		return fmt.Errorf("the database's newest checkpoint (size %d) is not the newest this log key signed (size %d, in %s): start the server once without --rotate-log to settle a checkpoint a crash left pending, or restore the database that holds it, before rotating the key",
 			cp.Size, last.Size, d.file(GuardFile))
 	}
 	if err := d.retireLog(origin); err != nil {

@@ -90,6 +90,12 @@ func setupTUF(ctx context.Context, g *globals, f *serveFlags, dir *datadir.Dir, 
 				changed = true
 			}
 		}
+		if _, err := r.Target(tufrepo.TargetWitnessPolicy); err == nil && targets[tufrepo.TargetWitnessPolicy] == nil {
+			if err := r.RemoveTarget(tufrepo.TargetWitnessPolicy); err != nil {
+				return nil, "", err
+			}
+			changed = true
+		}
 		if changed {
 			if err := r.SignTargets(); err != nil {
 				return nil, "", err
