@@ -34,8 +34,10 @@ import (
 
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/cosign"
+	"github.com/vouchdev/vouch/logchain"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/translog"
+	"github.com/vouchdev/vouch/tufclient"
 )
 
 // Options configures a Client.
@@ -59,6 +61,12 @@ type Options struct {
 	// carry a quorum of them, or it is refused with the witnesses missing
 	// named. Older checkpoints are proven consistent with the held one.
 	WitnessPolicy *cosign.Policy
+	// Trust, if set, is the registry's trust material from its TUF
+	// repository (tufclient.Update): the log key unless LogKey is set, the
+	// witness policy unless WitnessPolicy is set, the logs the current one
+	// continues (the client carries its trust across key rotations), and
+	// the operator keys the log's operator chain may name.
+	Trust *tufclient.Trust
 }
 
 // Client talks to one registry.
@@ -72,6 +80,10 @@ type Client struct {
 	ua      string
 	tiles   *tileCache
 	policy  *cosign.Policy
+	// links are the registry's logs, the current last (from Trust), and
+	// operators the operator key IDs its TUF targets list.
+	links     []logchain.Link
+	operators []string
 }
 
 // DefaultHome returns $VOUCH_HOME, or ~/.config/vouch.
@@ -98,6 +110,14 @@ func New(baseURL string, o Options) (*Client, error) {
 			return nil, fmt.Errorf("log URL %q must be http(s)://host[:port][/path], the URL under which /log/ is served", o.LogURL)
 		}
 	}
+	if t := o.Trust; t != nil {
+		if o.LogKey == nil {
+			o.LogKey = t.LogKey
+		}
+		if o.WitnessPolicy == nil {
+			o.WitnessPolicy = t.WitnessPolicy
+		}
+	}
 	if o.LogKey == nil {
 		return nil, errors.New("no trusted log key: pass --log-key or set VOUCH_LOG_KEY to the registry's log.vkey")
 	}
@@ -112,8 +132,15 @@ func New(baseURL string, o Options) (*Client, error) {
 	if ua == "" {
 		ua = "vouch-client"
 	}
-	return &Client{base: u, logBase: lu, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua, tiles: newTileCache(),
-		policy: o.WitnessPolicy}, nil
+	c := &Client{base: u, logBase: lu, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua, tiles: newTileCache(),
+		policy: o.WitnessPolicy}
+	if t := o.Trust; t != nil && o.LogKey.Key() == t.LogKey.Key() {
+		c.links = t.Links
+		if t.Operators != nil {
+			c.operators = t.Operators.KeyIDs()
+		}
+	}
+	return c, nil
 }
 
 func parseBase(s string) (*url.URL, error) {

@@ -42,6 +42,11 @@ func (c *Client) open(note []byte, src *url.URL) (*translog.Checkpoint, error) {
 		return cp, nil
 	}
 	first, _, _ := strings.Cut(string(note), "\n")
+	if first != c.log.Origin() {
+		if cp, err := c.openOlder(note, first); cp != nil || err != nil {
+			return cp, err
+		}
+	}
 	switch {
 	case !translog.LooksLikeCheckpoint(note):
 		return nil, fmt.Errorf("%s does not serve a signed checkpoint at /log/checkpoint (it answered %q): it is not a Vouch registry, or not at this URL; %s",
@@ -64,6 +69,21 @@ func clip(s string, n int) string {
 
 // adopt verifies cp against the held checkpoint and makes it the held one.
 func (c *Client) adopt(ctx context.Context, cp *translog.Checkpoint) (*translog.Checkpoint, error) {
+	if cp.Origin != c.log.Origin() {
+		return c.adoptOlder(ctx, cp)
+	}
+	var continued *translog.Checkpoint
+	if len(c.links) > 1 {
+		held, err := c.trust.Load(c.log)
+		if err != nil {
+			return nil, err
+		}
+		if held == nil {
+			if continued, err = c.crossOver(ctx, cp); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if c.policy != nil {
 		// A checkpoint that would move the client forward must carry the
 		// policy's quorum; one at or below the held size is checked
@@ -79,6 +99,11 @@ func (c *Client) adopt(ctx context.Context, cp *translog.Checkpoint) (*translog.
 		}
 	}
 	held, err := c.trust.Advance(ctx, c.log, cp, c.ConsistencyProof)
+	if held == nil && err == nil && continued != nil {
+		// The first checkpoint of a log that continues another: what the
+		// client held before is the other log's last checkpoint.
+		return continued, nil
+	}
 	var fe *ForkError
 	if !errors.As(err, &fe) || fe.Held == fe.Got {
 		return held, err

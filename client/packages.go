@@ -171,6 +171,9 @@ func (c *Client) Operators(ctx context.Context) (*api.Operators, error) {
 	if err := c.proveRecordHash(ctx, o.HeadIndex, o.Head, cp); err != nil {
 		return nil, fmt.Errorf("operator chain head: %w", err)
 	}
+	if err := c.checkOperators(o.Keys); err != nil {
+		return nil, err
+	}
 	return &o, nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/vouchdev/vouch/internal/atomicfile"
 	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/logchain"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -51,7 +52,10 @@ type Dir struct {
 	LogSigner   note.Signer
 	LogVKey     string
 	OperatorKey *keys.PrivateKey
-	lock        *os.File
+	// Logs is every log this directory signed, the current last.
+	Logs  *logchain.Chain
+	links []logchain.Link
+	lock  *os.File
 }
 
 // Options says how to open a data directory.
@@ -107,6 +111,9 @@ func Open(path string, o Options) (*Dir, error) {
 		return nil, err
 	}
 	if err := d.loadLogKey(); err != nil {
+		return nil, err
+	}
+	if err := d.loadLogs(); err != nil {
 		return nil, err
 	}
 	if err := d.loadOperatorKey(o.OperatorKeyFile); err != nil {

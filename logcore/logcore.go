@@ -54,6 +54,12 @@ type Config struct {
 	// whose latest checkpoint it does not verify (another log's database,
 	// or another log key).
 	VKey string
+	// Continues, if set, is the last checkpoint of the log this one
+	// continues after a key rotation (same tree, the previous origin and
+	// key), verified with ContinuesKey: until this log signs its first
+	// checkpoint, the store's newest checkpoint is that one.
+	Continues    *translog.Checkpoint
+	ContinuesKey *translog.Verifier
 	// Guard, if set, remembers the newest checkpoint signed, outside the
 	// database, and refuses to sign one that does not extend it (see
 	// translog.Guard). Servers always set it.
@@ -161,20 +167,25 @@ func Open[T any](ctx context.Context, cfg Config, decide Decide[T]) (*Log[T], er
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	var latest *translog.Checkpoint
 	if row != nil {
 		l.latest = l.checkpoint(row)
+		latest = l.latest
 		if cfg.VKey != "" {
 			v, err := translog.NewVerifier(cfg.VKey)
 			if err != nil {
 				return nil, err
 			}
 			if _, err := v.Open(row.Note); err != nil {
-				return nil, fmt.Errorf("the database holds another log than this data directory's key signs (%v): refusing to sign for it", err)
+				if continuing, cerr := l.continuing(row); cerr != nil || !continuing {
+					return nil, fmt.Errorf("the database holds another log than this data directory's key signs (%v): refusing to sign for it%s", err, errSuffix(cerr))
+				}
+				latest = nil // the guard of the new key starts with its first checkpoint
 			}
 		}
 	}
 	if cfg.Guard != nil {
-		if err := cfg.Guard.Reconcile(l.latest, l.HashReader(ctx)); err != nil {
+		if err := cfg.Guard.Reconcile(latest, l.HashReader(ctx)); err != nil {
 			return nil, err
 		}
 	}

@@ -100,10 +100,12 @@ type Record struct {
 	DeleteWindow *int64   `json:"deleteWindow,omitempty"`
 	// To, ToKey and ToURL name the registry a move hands the package to:
 	// its log's origin, its log verifier key and its URL.
-	To    string `json:"to,omitempty"`
-	ToKey string `json:"toKey,omitempty"`
-	ToURL string `json:"toUrl,omitempty"`
-	Time  string `json:"time"`
+	To         string `json:"to,omitempty"`
+	ToKey      string `json:"toKey,omitempty"`
+	ToURL      string `json:"toUrl,omitempty"`
+	Checkpoint string `json:"checkpoint,omitempty"`
+	LogKey     string `json:"logKey,omitempty"`
+	Time       string `json:"time"`
 }
 
 // Chain says which hash chain a record extends.
@@ -191,6 +193,8 @@ func (r *Record) present() []string {
 	add("to", r.To != "")
 	add("toKey", r.ToKey != "")
 	add("toUrl", r.ToURL != "")
+	add("checkpoint", r.Checkpoint != "")
+	add("logKey", r.LogKey != "")
 	return p
 }
 
@@ -378,7 +382,7 @@ func (r *Record) Validate() error {
 	if r.DeleteWindow != nil && (*r.DeleteWindow < 0 || *r.DeleteWindow > 10*365*24*3600) {
 		return syntaxf("%s record: deleteWindow must be 0 to ten years, in seconds", r.Type)
 	}
-	return nil
+	return r.validateContinue()
 }
 
 // Hash returns the record hash of a payload: "sha256:<hex>" of its exact

@@ -43,6 +43,11 @@ type Config struct {
 	// store whose latest checkpoint it does not verify (another log's
 	// database, or another log key).
 	LogVKey string
+	// Continues and ContinuesKey are, for a log that continues another
+	// after a key rotation, the other log's last checkpoint and key (see
+	// EnsureContinued).
+	Continues    *translog.Checkpoint
+	ContinuesKey *translog.Verifier
 	// MaxBatch is the most entries sequenced in one transaction.
 	MaxBatch int
 	// MaxIntegrate is the most entries integrated under one checkpoint.
@@ -151,6 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	}
 	lc, err := logcore.Open(ctx, logcore.Config{
 		Store: cfg.Store, Signer: cfg.LogSigner, Origin: cfg.Origin, VKey: cfg.LogVKey, Guard: cfg.Guard,
+		Continues: cfg.Continues, ContinuesKey: cfg.ContinuesKey,
 		MaxBatch: cfg.MaxBatch, MaxIntegrate: cfg.MaxIntegrate, PollInterval: cfg.PollInterval,
 		Logger: cfg.Logger, Now: cfg.Now,
 	}, r.decide)

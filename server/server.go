@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -46,11 +47,14 @@ type Config struct {
 	Logger   *slog.Logger
 	// Limits bound the cost of requests (zero fields: defaults).
 	Limits Limits
-	// Pages, if set, serves every path outside /api/, /log/ and /healthz
+	// Pages, if set, serves every path outside /api/, /log/, /tuf/ and /healthz
 	// (the web pages of package web). Page requests get the deadlines of
 	// API reads, and their bodies (a form) at most MaxPageBody bytes under
 	// the same rate and memory limits as API bodies.
 	Pages http.Handler
+	// TUF, if set, is the registry's published TUF repository, served
+	// under /tuf/ (see package tufrepo).
+	TUF fs.FS
 }
 
 // MaxPageBody bounds the body of a request to Config.Pages.
@@ -64,12 +68,13 @@ type Server struct {
 	limits Limits
 	admit  *admission
 	pages  http.Handler
+	tuf    fs.FS
 }
 
 // New returns a server for a registry.
 func New(cfg Config) *Server {
 	l := cfg.Limits.withDefaults()
-	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limits: l, pages: cfg.Pages,
+	s := &Server{reg: cfg.Registry, log: cfg.Logger, mux: http.NewServeMux(), limits: l, pages: cfg.Pages, tuf: cfg.TUF,
 		admit: &admission{sem: semaphore.NewWeighted(l.MaxInflight), max: l.MaxInflight, wait: l.MaxWait}}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -109,6 +114,7 @@ func (s *Server) routes() {
 		_, err := w.Write(openAPI)
 		return err
 	})
+	route("GET", "/tuf/{path...}", s.tufFile)
 	route("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		_, err := io.WriteString(w, "ok\n")
 		return err

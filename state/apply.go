@@ -319,6 +319,8 @@ func (a *applier) applyOperator() error {
 		}
 		o.Keys = slices.DeleteFunc(o.Keys, func(k string) bool { return k == id.Principal })
 		return nil
+	case record.TypeContinue:
+		return a.applyContinue(o)
 	}
 	// The remaining operator records act on a package.
 	pkg, err := a.pkg()

@@ -141,6 +141,8 @@ type Operators struct {
 	HeadIndex uint64   `json:"headIndex"`
 	// DeleteWindow is the owner's delete window, in seconds.
 	DeleteWindow int64 `json:"deleteWindow"`
+	// Continued lists the origins of the logs this log continues.
+	Continued []string `json:"continued,omitempty"`
 }
 
 // Window returns the delete window as a duration.

@@ -143,6 +143,7 @@ verifies, and reads show the items as erased. Signed with an operator key.`,
 	}
 	erase.Flags().StringVar(&eraseID, "identity", "", "key ID whose off-log data to erase")
 	erase.Flags().Int64Var(&eraseAtt, "attestation", -1, "log index of an attestation whose statement to erase")
+	cmd.AddCommand(newAdminTUFCmd(g))
 	cmd.AddCommand(
 		erase,
 		op(record.TypeTombstone, "Tombstone a release or a whole package",

@@ -110,6 +110,7 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 		newBenchCmd(g),
 		newWitnessCmd(g),
 		newMirrorCmd(g),
+		newTrustCmd(g),
 	)
 	root.AddCommand(newTransitionCmds(g)...)
 	return root
@@ -131,18 +132,32 @@ func envList(name string) []string {
 
 // client returns a verifying client for the configured registry.
 func (g *globals) client() (*client.Client, error) {
+	o := client.Options{UserAgent: "vouch-cli", LogURL: g.logURL}
 	if g.logKey == "" {
-		return nil, errors.New("no trusted log key: pass --log-key or set VOUCH_LOG_KEY (the registry's <data>/log.vkey, or its contents)")
-	}
-	v, err := translog.LoadVerifier(g.logKey)
-	if err != nil {
-		return nil, err
+		// Without --log-key, the registry's pinned TUF root (vouch trust
+		// init) gives the log key, the logs it continues, the operators
+		// and the witness policy.
+		t, err := g.tufTrust()
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			return nil, errors.New("no trusted log key: pin the registry's TUF root with vouch trust init --registry URL --root ROOT.json, or pass --log-key or set VOUCH_LOG_KEY (the registry's <data>/log.vkey, or its contents)")
+		}
+		o.Trust = t
+	} else {
+		v, err := translog.LoadVerifier(g.logKey)
+		if err != nil {
+			return nil, err
+		}
+		o.LogKey = v
 	}
 	policy, err := g.policy()
 	if err != nil {
 		return nil, err
 	}
-	return client.New(g.registry, client.Options{LogKey: v, UserAgent: "vouch-cli", LogURL: g.logURL, WitnessPolicy: policy})
+	o.WitnessPolicy = policy
+	return client.New(g.registry, o)
 }
 
 // policy loads the --witness-policy file, if any.

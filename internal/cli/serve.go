@@ -42,6 +42,8 @@ type serveFlags struct {
 	maxInflight     int64
 	maxConns        int
 	witnessInterval time.Duration
+	tufDir          string
+	rotateLog       bool
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -73,6 +75,8 @@ integrates and signs checkpoints. See docs/operating.md.`,
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fl.StringVar(&f.origin, "origin", "", "checkpoint origin of a new log (default: localhost/vouch/<random>); fixed once the log exists")
 	fl.BoolVar(&f.newLog, "new-log", false, "start a new log under a new --origin with a new log key, keeping the old key aside: for when the old log's database is lost for good (the new log needs an empty database)")
+	fl.BoolVar(&f.rotateLog, "rotate-log", false, "rotate the log key: start a new log under a new --origin that continues this one (same tree, from its newest checkpoint), the old key kept aside; see docs/trust.md")
+	fl.StringVar(&f.tufDir, "tuf-dir", "", "the TUF repository published under /tuf/ (docs/trust.md); default <data>/tuf, made on first start as a development repository; off: none")
 	fl.StringVar(&f.operatorKey, "operator-key", "", "operator private key file (default: <data>/operator.key, created on first start)")
 	fl.DurationVar(&f.deleteWindow, "delete-window", state.DefaultDeleteWindow, "how long after publication owners may delete a release")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -98,10 +102,17 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if f.deleteWindow < 0 {
 		return errors.New("--delete-window must not be negative")
 	}
-	if f.newLog && f.origin == "" {
-		return errors.New("--new-log needs --origin with the new log's origin")
+	if (f.newLog || f.rotateLog) && f.origin == "" {
+		return errors.New("--new-log and --rotate-log need --origin with the new log's origin")
 	}
-	dir, err := datadir.Open(f.data, datadir.Options{Origin: f.origin, OperatorKeyFile: f.operatorKey, NewLog: f.newLog})
+	if f.newLog && f.rotateLog {
+		return errors.New("--new-log (the old database is lost) and --rotate-log (the new log continues the old one) exclude each other")
+	}
+	origin := f.origin
+	if f.rotateLog {
+		origin = ""
+	}
+	dir, err := datadir.Open(f.data, datadir.Options{Origin: origin, OperatorKeyFile: f.operatorKey, NewLog: f.newLog})
 	if err != nil {
 		return err
 	}
@@ -119,6 +130,14 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return err
 	}
 	defer st.Close()
+	if f.rotateLog {
+		if err := rotateLog(ctx, dir, st, f.origin); err != nil {
+			return err
+		}
+		if guard, err = dir.OpenGuard(); err != nil {
+			return err
+		}
+	}
 	if f.maxBlobSize <= 0 || f.maxAttest <= 0 || f.maxInflight <= 0 || f.maxConns <= 0 {
 		return errors.New("--max-blob-size, --max-attestation-size, --max-inflight-memory and --max-connections must be positive")
 	}
@@ -136,6 +155,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: content.NewClient(f.fetchPrivate),
 		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest, Guard: guard,
 		WitnessPolicy: policy, WitnessInterval: f.witnessInterval,
+		Continues: dir.Continues(), ContinuesKey: dir.Predecessor(),
 	})
 	if err != nil {
 		return err
@@ -149,8 +169,15 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err := reg.EnsureOperator(readyCtx, dir.OperatorKey, f.deleteWindow); err != nil {
 		return fmt.Errorf("starting the operator chain: %w", err)
 	}
+	if err := reg.EnsureContinued(readyCtx, dir.OperatorKey); err != nil {
+		return fmt.Errorf("continuing the log %s: %w", dir.Continues().Origin, err)
+	}
+	tufFS, tufRoot, err := setupTUF(ctx, g, f, dir, logger)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Config{Registry: reg, Logger: logger, Pages: web.New(web.Config{Registry: reg, Logger: logger}),
-		Limits: server.Limits{MaxInflight: f.maxInflight, MaxConns: f.maxConns}})
+		Limits: server.Limits{MaxInflight: f.maxInflight, MaxConns: f.maxConns}, TUF: tufFS})
 	ln, err := srv.Listen(f.addr)
 	if err != nil {
 		return err
@@ -169,8 +196,14 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	abs, _ := filepath.Abs(f.data)
 	logger.Info("vouch registry serving", "url", "http://"+ln.Addr().String(), "origin", reg.Origin(),
 		"data", abs, "operator", dir.OperatorKey.ID())
-	fmt.Fprintf(g.errOut, "\nClients verify this log with its key:\n  export VOUCH_LOG_KEY=%s\n  export VOUCH_REGISTRY=http://%s\n\n",
-		filepath.Join(abs, datadir.LogVKeyFile), ln.Addr().String())
+	if tufRoot != "" {
+		rootAbs, _ := filepath.Abs(tufRoot)
+		fmt.Fprintf(g.errOut, "\nClients trust this registry through its TUF root:\n  export VOUCH_REGISTRY=http://%s\n  vouch trust init --root %s\n(or with its log key: export VOUCH_LOG_KEY=%s)\n\n",
+			ln.Addr().String(), rootAbs, filepath.Join(abs, datadir.LogVKeyFile))
+	} else {
+		fmt.Fprintf(g.errOut, "\nClients verify this log with its key:\n  export VOUCH_LOG_KEY=%s\n  export VOUCH_REGISTRY=http://%s\n\n",
+			filepath.Join(abs, datadir.LogVKeyFile), ln.Addr().String())
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -6,6 +6,7 @@ package testreg
 import (
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -53,6 +54,13 @@ type Options struct {
 	// WitnessPolicy, if set, has the registry get its checkpoints cosigned
 	// (rounds every 20 ms).
 	WitnessPolicy *cosign.Policy
+	// RotateLog, if set, rotates the log key of the data directory Dir
+	// (the registry stopped): a new log under this origin continues the
+	// old one (see datadir.Dir.RotateLog).
+	RotateLog string
+	// TUFDir, if set, is a TUF repository directory (package tufrepo)
+	// whose repository/ is served under /tuf/.
+	TUFDir string
 }
 
 // Env is a running test registry.
@@ -108,6 +116,15 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.RotateLog != "" {
+		row, err := st.LatestCheckpoint(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.RotateLog(o.RotateLog, row.Note); err != nil {
+			t.Fatal(err)
+		}
+	}
 	guard, err := d.OpenGuard()
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +132,8 @@ func Start(t testing.TB, o Options) *Env {
 	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, LogVKey: d.LogVKey, Logger: o.Logger, Now: o.Now, Guard: guard,
 		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
 		Fetcher: content.NewClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond,
-		WitnessPolicy: o.WitnessPolicy, WitnessInterval: 20 * time.Millisecond})
+		WitnessPolicy: o.WitnessPolicy, WitnessInterval: 20 * time.Millisecond,
+		Continues: d.Continues(), ContinuesKey: d.Predecessor()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +143,9 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	if err := reg.EnsureOperator(rctx, d.OperatorKey, o.DeleteWindow); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.EnsureContinued(rctx, d.OperatorKey); err != nil {
 		t.Fatal(err)
 	}
 	if o.WitnessPolicy != nil {
@@ -138,8 +159,12 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var tuf fs.FS
+	if o.TUFDir != "" {
+		tuf = os.DirFS(filepath.Join(o.TUFDir, "repository"))
+	}
 	pages := web.New(web.Config{Registry: reg, Logger: o.Logger})
-	srv := httptest.NewServer(server.New(server.Config{Registry: reg, Logger: o.Logger, Pages: pages}))
+	srv := httptest.NewServer(server.New(server.Config{Registry: reg, Logger: o.Logger, Pages: pages, TUF: tuf}))
 	e := &Env{T: t, Dir: o.Dir, URL: srv.URL, Reg: reg, Store: st, Verifier: v, Operator: d.OperatorKey, data: d, srv: srv,
 		Backend: "sqlite", DB: o.DB, Blobs: o.Blobs}
 	if o.DB != "" {
