@@ -21,11 +21,17 @@ func (l *Log[T]) sign(ctx context.Context, old uint64, leaves []tlog.Hash) (*tra
 		return nil, nil, nil, err
 	}
 	size := old + uint64(len(leaves))
+	var ext []string
+	if l.cfg.Commitment != nil {
+		if ext, err = l.cfg.Commitment.Lines(ctx, size); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	var note []byte
 	if l.cfg.Guard != nil {
-		note, err = l.cfg.Guard.Sign(l.cfg.Signer, size, root, translog.WithHashes(l.HashReader(ctx), stored))
+		note, err = l.cfg.Guard.Sign(l.cfg.Signer, size, root, translog.WithHashes(l.HashReader(ctx), stored), ext...)
 	} else {
-		note, err = translog.Sign(l.cfg.Signer, size, root)
+		note, err = translog.Sign(l.cfg.Signer, size, root, ext...)
 	}
 	if err != nil {
 		var fe *translog.ForkError
@@ -172,6 +178,13 @@ func (l *Log[T]) integrateOnce(ctx context.Context) (bool, error) {
 		}
 	}
 	to := min(head.Sequenced, old+uint64(l.cfg.MaxIntegrate))
+	if l.cfg.Commitment != nil && to > old {
+		// A checkpoint commits to what the log derives from its entries
+		// only where that was computed: at the end of a sequencing batch.
+		if to, err = l.cfg.Commitment.Boundary(ctx, old, to); err != nil || to == 0 {
+			return false, err
+		}
+	}
 	leaves, err := l.st.Leaves(ctx, old, to)
 	if err != nil {
 		return false, err

@@ -64,6 +64,10 @@ type Config struct {
 	// database, and refuses to sign one that does not extend it (see
 	// translog.Guard). Servers always set it.
 	Guard *translog.Guard
+	// Commitment, if set, adds extension lines to every checkpoint the
+	// log signs: what the log commits to beside its tree (the verifiable
+	// index's root).
+	Commitment Commitment
 	// MaxBatch is the most submissions sequenced in one transaction
 	// (default 2048).
 	MaxBatch int
@@ -78,6 +82,18 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
+}
+
+// Commitment is data derived from the log that its checkpoints commit to,
+// through extension lines.
+type Commitment interface {
+	// Lines returns the extension lines of the checkpoint of the tree of
+	// size size. It is called inside the transaction that stores the
+	// checkpoint, possibly the one that sequenced the entries.
+	Lines(ctx context.Context, size uint64) ([]string, error)
+	// Boundary returns the largest tree size in (old, to] that Lines can
+	// commit to, or 0 if there is none yet.
+	Boundary(ctx context.Context, old, to uint64) (uint64, error)
 }
 
 // Decide is the caller's half of sequencing. It runs inside the

@@ -290,6 +290,10 @@ func (m *Mirror) syncLog(ctx context.Context) error {
 	}
 	cp.Note = note
 	if err := m.cfg.Registry.IntegrateReplica(ctx, cp, hashes); err != nil {
+		var ie *registry.IndexMismatchError
+		if errors.As(err, &ie) {
+			return m.stop(fmt.Sprintf("the upstream's verifiable index lies: %v\n%s", ie, note))
+		}
 		return err
 	}
 	m.cfg.Logger.Info("mirrored the upstream", "upstream", m.base, "from", old, "to", cp.Size)

@@ -27,6 +27,7 @@ import (
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/translog"
+	"github.com/vouchdev/vouch/vindex"
 )
 
 // Config configures a Registry.
@@ -104,9 +105,13 @@ type Registry struct {
 	// stateCache holds decoded latest state objects (nil for absent ones)
 	// when this process is the store's only writer; nil otherwise.
 	stateCache *lru.Cache[string, any]
-	keyCache   *state.KeyCache
-	fetcher    *content.Fetcher
-	witnessing *witnessing // nil without a witness policy
+	// indexCache holds the newest nodes of the verifiable index, likewise;
+	// pendingIndex is the root of the batch being sequenced.
+	indexCache   *vindex.Cache
+	pendingIndex pendingRoot
+	keyCache     *state.KeyCache
+	fetcher      *content.Fetcher
+	witnessing   *witnessing // nil without a witness policy
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -153,12 +158,13 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	}
 	if r.st.Exclusive() {
 		r.stateCache, _ = lru.New[string, any](500_000)
+		r.indexCache = vindex.NewCache(1 << 18)
 	}
 	lc, err := logcore.Open(ctx, logcore.Config{
 		Store: cfg.Store, Signer: cfg.LogSigner, Origin: cfg.Origin, VKey: cfg.LogVKey, Guard: cfg.Guard,
 		Continues: cfg.Continues, ContinuesKey: cfg.ContinuesKey,
 		MaxBatch: cfg.MaxBatch, MaxIntegrate: cfg.MaxIntegrate, PollInterval: cfg.PollInterval,
-		Logger: cfg.Logger, Now: cfg.Now,
+		Logger: cfg.Logger, Now: cfg.Now, Commitment: commitment{r},
 	}, r.decide)
 	if err != nil {
 		return nil, err
@@ -292,6 +298,8 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 		return nil, err
 	}
 	var effects []*record.Entry
+	ib := newIndexBatch()
+	appended := 0
 	for i, p := range items {
 		idx, now := b.Next()
 		env := state.Env{Index: idx, Time: now, Keys: r.keyCache, Self: r.self()}
@@ -312,16 +320,33 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 		if err != nil {
 			return nil, err
 		}
-		if err := b.Append(i, entryRow(p.e, leaf, idx), kvs, p.off); err != nil {
+		row := entryRow(p.e, leaf, idx)
+		if err := b.Append(i, row, kvs, p.off); err != nil {
 			return nil, err
 		}
+		ib.add(row, changedPackages(changes))
+		appended++
 		if p.e.Record != nil && p.e.Record.Type == record.TypeBanish {
 			effects = append(effects, p.e)
 		}
 	}
+	var index *vindex.Update
+	if appended > 0 {
+		size := b.Tx().Head().Sequenced
+		var root [32]byte
+		var err error
+		if index, root, err = r.writeIndex(context.Background(), b.Tx(), view, size, ib); err != nil {
+			return nil, err
+		}
+		r.pendingIndex.set(size, &root)
+	}
 	return func(committed bool) {
+		r.pendingIndex.set(0, nil)
 		switch {
 		case committed:
+			if index != nil {
+				index.Commit()
+			}
 			view.commit()
 			if len(effects) > 0 {
 				go r.afterCommit(effects)

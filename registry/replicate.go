@@ -10,6 +10,7 @@ import (
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/translog"
+	"github.com/vouchdev/vouch/vindex"
 )
 
 // Replica is one entry of another registry's log, copied by a mirror: the
@@ -48,7 +49,9 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 	}
 	var effects []*record.Entry
 	var view *batchView
+	var index *vindex.Update
 	err := r.st.Sequence(ctx, func(tx store.SeqTx) error {
+		ib := newIndexBatch()
 		if h := tx.Head(); h.Sequenced != first {
 			return fmt.Errorf("replicating from index %d, but the mirror holds %d entries", first, h.Sequenced)
 		}
@@ -93,11 +96,14 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 			if err := tx.Append(row, kvs, entries[i].OffLog); err != nil {
 				return err
 			}
+			ib.add(row, changedPackages(changes))
 			if e.Record != nil && e.Record.Type == record.TypeBanish {
 				effects = append(effects, e)
 			}
 		}
-		return nil
+		var err error
+		index, _, err = r.writeIndex(ctx, tx, view, first+uint64(len(entries)), ib)
+		return err
 	})
 	if err != nil {
 		if r.stateCache != nil {
@@ -105,11 +111,23 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 		}
 		return err
 	}
+	index.Commit()
 	view.commit()
 	if len(effects) > 0 {
 		r.afterCommit(effects)
 	}
 	return nil
+}
+
+// IndexMismatchError reports a checkpoint that commits to another index
+// root than the index rebuilt from its entries: the log's own index lies.
+type IndexMismatchError struct {
+	Size               uint64
+	Committed, Rebuilt []byte
+}
+
+func (e *IndexMismatchError) Error() string {
+	return fmt.Sprintf("the checkpoint of size %d commits to index root %x, but the index of its entries has root %x", e.Size, e.Committed, e.Rebuilt)
 }
 
 // IntegrateReplica stores the tree hashes of the replicated entries up to
@@ -132,6 +150,17 @@ func (r *Registry) IntegrateReplica(ctx context.Context, cp *translog.Checkpoint
 		}
 		if root != cp.Hash {
 			return nil, nil, fmt.Errorf("the replicated entries do not hash to the checkpoint's root")
+		}
+		if cp.Index != nil {
+			// The checkpoint commits to an index root: the index rebuilt
+			// here from the same entries must have it.
+			ours, err := r.IndexRoot(ctx, cp.Size)
+			if err != nil {
+				return nil, nil, err
+			}
+			if string(ours[:]) != string(cp.Index) {
+				return nil, nil, &IndexMismatchError{Size: cp.Size, Committed: cp.Index, Rebuilt: ours[:]}
+			}
 		}
 		return stored, &store.CheckpointRow{Size: cp.Size, Time: cp.Time, Root: cp.Hash, Note: cp.Note}, nil
 	})

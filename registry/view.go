@@ -84,21 +84,8 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 		}
 		keys = append(keys, k)
 	}
-	if len(keys) > 0 {
-		vals, err := v.tx.GetMany(keys)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			o, err := state.DecodeObject(k, vals[k])
-			if err != nil {
-				return err
-			}
-			v.fetched[k] = o
-			if v.cache != nil {
-				v.cache.Add(k, o)
-			}
-		}
+	if err := v.fetchKeys(keys); err != nil {
+		return err
 	}
 	if len(digestSet) > 0 {
 		digests := make([]string, 0, len(digestSet))
@@ -112,6 +99,44 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 		v.subjects = map[string][]store.SubjectRef{}
 		for _, d := range digests {
 			v.subjects[d] = subj[d]
+		}
+	}
+	return nil
+}
+
+// fetchKeys reads the latest values of state objects in one query, unless
+// the batch or the cache holds them already.
+func (v *batchView) fetchKeys(keys []string) error {
+	var missing []string
+	for _, k := range keys {
+		if _, ok := v.overlay[k]; ok {
+			continue
+		}
+		if _, ok := v.fetched[k]; ok {
+			continue
+		}
+		if v.cache != nil {
+			if _, ok := v.cache.Peek(k); ok {
+				continue
+			}
+		}
+		missing = append(missing, k)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	vals, err := v.tx.GetMany(missing)
+	if err != nil {
+		return err
+	}
+	for _, k := range missing {
+		o, err := state.DecodeObject(k, vals[k])
+		if err != nil {
+			return err
+		}
+		v.fetched[k] = o
+		if v.cache != nil {
+			v.cache.Add(k, o)
 		}
 	}
 	return nil

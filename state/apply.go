@@ -504,6 +504,7 @@ func (a *applier) applyPackage() error {
 		}
 		rel.History = []Event{a.event(r.Type, role, signer, "", rel.Status)}
 		a.out.Releases = []*Release{rel}
+		p.Versions = append(p.Versions, r.Version)
 		known, err := a.v.Content(r.Digest)
 		if err != nil {
 			return err

@@ -94,6 +94,10 @@ type Package struct {
 	Note      string  `json:"note,omitempty"`
 	Created   uint64  `json:"created"`
 	History   []Event `json:"history"`
+	// Versions lists the package's releases, in the order they were
+	// created: the verifiable index commits to the package with every
+	// release it lists.
+	Versions []string `json:"versions,omitempty"`
 	// Location is, for a moved package, the registry it moved to; for one
 	// being imported, the registry it comes from.
 	Location *Location `json:"location,omitempty"`
@@ -160,6 +164,7 @@ func (p *Package) Clone() *Package {
 		c.Grants[k] = slices.Clone(v)
 	}
 	c.History = slices.Clone(p.History)
+	c.Versions = slices.Clone(p.Versions)
 	if p.Location != nil {
 		l := *p.Location
 		c.Location = &l

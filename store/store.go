@@ -109,6 +109,17 @@ type SeqTx interface {
 	// Integrate stores tree hashes and a checkpoint in the same
 	// transaction (see Store.Integrate).
 	Integrate(oldSize uint64, build BuildCheckpoint) error
+	// IndexNodes returns the newest stored version of each of the
+	// verifiable index's nodes, by label; absent ones are absent.
+	IndexNodes(labels [][]byte) (map[string][]byte, error)
+	// PutIndex stores the index nodes written for tree size size, and the
+	// index's root at that size.
+	PutIndex(size uint64, nodes []IndexNode, root []byte) error
+}
+
+// IndexNode is a node of the verifiable index, under its label.
+type IndexNode struct {
+	Label, Node []byte
 }
 
 // Log is the storage of the log itself: entries, tree hashes, and who
@@ -159,6 +170,20 @@ type Checkpoints interface {
 	// LatestWitnessed returns the largest witnessed checkpoint, or
 	// ErrNotFound.
 	LatestWitnessed(ctx context.Context) (*CheckpointRow, error)
+}
+
+// IndexTree reads the verifiable index (package vindex): its nodes as of
+// any tree size it was written at, and its roots.
+type IndexTree interface {
+	// IndexNodesAt returns, for each label, the newest version of the node
+	// written at or before tree size size; absent ones are absent.
+	IndexNodesAt(ctx context.Context, labels [][]byte, size uint64) (map[string][]byte, error)
+	// IndexRoot returns the index's root at tree size size, or
+	// ErrNotFound if no version was written at exactly that size.
+	IndexRoot(ctx context.Context, size uint64) ([]byte, error)
+	// LatestIndexRoot returns the largest tree size with an index root at
+	// or before size, and that root; ErrNotFound if there is none.
+	LatestIndexRoot(ctx context.Context, size uint64) (uint64, []byte, error)
 }
 
 // State reads state objects as of any tree size.
@@ -232,6 +257,7 @@ type Store interface {
 	Checkpoints
 	State
 	Index
+	IndexTree
 	Erasable
 	Erasures
 	// Close releases the store.

@@ -27,6 +27,9 @@ type Checkpoint struct {
 	Origin string
 	Size   uint64
 	Hash   tlog.Hash
+	// Index is the root of the verifiable index the checkpoint commits to
+	// (its "vouch-index" extension line), or nil.
+	Index []byte
 	// Note is the signed note, byte for byte as served.
 	Note []byte
 	// Time is when the registry signed it (not part of the note).
@@ -56,10 +59,48 @@ func ValidateOrigin(origin string) error {
 	return nil
 }
 
-// Sign signs a checkpoint for a tree of the given size and root hash.
-func Sign(s note.Signer, size uint64, root tlog.Hash) ([]byte, error) {
+// Sign signs a checkpoint for a tree of the given size and root hash,
+// with extension lines (see IndexLine) after the root hash.
+func Sign(s note.Signer, size uint64, root tlog.Hash, ext ...string) ([]byte, error) {
 	body := log.Checkpoint{Origin: s.Name(), Size: size, Hash: root[:]}.Marshal()
+	for _, l := range ext {
+		if l == "" || strings.ContainsAny(l, "\n") {
+			return nil, fmt.Errorf("checkpoint extension line %q is empty or holds a newline", l)
+		}
+		body = append(append(body, l...), '\n')
+	}
 	return note.Sign(&note.Note{Text: string(body)}, s)
+}
+
+// indexPrefix begins the extension line by which a checkpoint commits to
+// the root of the registry's verifiable index. Standard tlog clients and
+// witnesses ignore extension lines; witnesses cosign them with the rest.
+const indexPrefix = "vouch-index "
+
+// IndexLine returns the checkpoint extension line that commits to a
+// verifiable index root.
+func IndexLine(root [32]byte) string {
+	return indexPrefix + base64.StdEncoding.EncodeToString(root[:])
+}
+
+// parseExtensions reads the extension lines of a checkpoint body (after
+// its root hash): the index root, if any. Unknown lines are ignored, as
+// C2SP tlog-checkpoint asks.
+func parseExtensions(rest []byte) (index []byte, err error) {
+	for _, l := range strings.Split(strings.TrimSuffix(string(rest), "\n"), "\n") {
+		v, ok := strings.CutPrefix(l, indexPrefix)
+		if !ok {
+			continue
+		}
+		if index != nil {
+			return nil, errors.New("checkpoint: two index lines")
+		}
+		index, err = base64.StdEncoding.DecodeString(v)
+		if err != nil || len(index) != 32 {
+			return nil, errors.New("checkpoint: the index line does not hold a 32-byte base64 root")
+		}
+	}
+	return index, nil
 }
 
 // Verifier checks checkpoints of one log.
@@ -103,14 +144,18 @@ func (v *Verifier) Note() note.Verifier { return v.v }
 
 // Open verifies a checkpoint's signature and parses it.
 func (v *Verifier) Open(b []byte) (*Checkpoint, error) {
-	cp, _, _, err := log.ParseCheckpoint(b, v.v.Name(), v.v)
+	cp, rest, _, err := log.ParseCheckpoint(b, v.v.Name(), v.v)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %v", err)
 	}
 	if len(cp.Hash) != tlog.HashSize {
 		return nil, fmt.Errorf("checkpoint: root hash is %d bytes", len(cp.Hash))
 	}
-	out := &Checkpoint{Origin: cp.Origin, Size: cp.Size, Note: b}
+	index, err := parseExtensions(rest)
+	if err != nil {
+		return nil, err
+	}
+	out := &Checkpoint{Origin: cp.Origin, Size: cp.Size, Note: b, Index: index}
 	copy(out.Hash[:], cp.Hash)
 	return out, nil
 }

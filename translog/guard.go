@@ -176,7 +176,7 @@ func consistent(cp *Checkpoint, size uint64, root tlog.Hash, hr tlog.HashReader)
 // must see the new tree's hashes). The new checkpoint is recorded as
 // pending, durably, before Sign returns: the caller publishes it, then calls
 // Committed, or Abandon if the publication failed.
-func (g *Guard) Sign(s note.Signer, size uint64, root tlog.Hash, hr tlog.HashReader) ([]byte, error) {
+func (g *Guard) Sign(s note.Signer, size uint64, root tlog.Hash, hr tlog.HashReader, ext ...string) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if last := g.last(); last != nil {
@@ -184,7 +184,7 @@ func (g *Guard) Sign(s note.Signer, size uint64, root tlog.Hash, hr tlog.HashRea
 			return nil, &ForkError{Path: g.path, Last: last.Size, Got: size, Reason: err.Error()}
 		}
 	}
-	b, err := Sign(s, size, root)
+	b, err := Sign(s, size, root, ext...)
 	if err != nil {
 		return nil, err
 	}

@@ -73,4 +73,17 @@ var migrations = []migration{
 		sqlite:   []string{`CREATE TABLE erasures (seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, what TEXT NOT NULL)`},
 		postgres: []string{`CREATE TABLE erasures (seq BIGSERIAL PRIMARY KEY, time BIGINT NOT NULL, what TEXT NOT NULL)`},
 	},
+	{
+		// The verifiable index (package vindex): its nodes, each version
+		// under the tree size it was written at, and its root at each of
+		// those sizes.
+		sqlite: []string{
+			`CREATE TABLE index_nodes (label BLOB NOT NULL, size INTEGER NOT NULL, node BLOB NOT NULL, PRIMARY KEY (label, size)) WITHOUT ROWID`,
+			`CREATE TABLE index_roots (size INTEGER PRIMARY KEY, root BLOB NOT NULL)`,
+		},
+		postgres: []string{
+			`CREATE TABLE index_nodes (label BYTEA NOT NULL, size BIGINT NOT NULL, node BYTEA NOT NULL, PRIMARY KEY (label, size))`,
+			`CREATE TABLE index_roots (size BIGINT PRIMARY KEY, root BYTEA NOT NULL)`,
+		},
+	},
 }

@@ -150,6 +150,20 @@ func (t *seqTx) Get(key string) ([]byte, error) {
 	return v, err
 }
 
+// IndexNodes implements store.SeqTx.
+func (t *seqTx) IndexNodes(labels [][]byte) (map[string][]byte, error) {
+	return t.db.indexNodes(t.ctx, t.tx, labels, maxIdx)
+}
+
+// PutIndex implements store.SeqTx.
+func (t *seqTx) PutIndex(size uint64, nodes []store.IndexNode, root []byte) error {
+	for _, n := range nodes {
+		t.add(6, n.Label, int64(size), n.Node)
+	}
+	t.add(7, int64(size), root)
+	return nil
+}
+
 // insertSQL is a multi-row INSERT: its head, its number of columns, and
 // its tail.
 type insertSQL struct {
@@ -184,6 +198,8 @@ var inserts = [...]insertSQL{
 	{`INSERT INTO state (key, idx, value) VALUES `, 3, ``},
 	{`INSERT INTO offlog (digest, kind, data) VALUES `, 3, ` ON CONFLICT DO NOTHING`},
 	{`INSERT INTO statements (idx, data) VALUES `, 2, ``},
+	{`INSERT INTO index_nodes (label, size, node) VALUES `, 3, ``},
+	{`INSERT INTO index_roots (size, root) VALUES `, 2, ``},
 }
 
 // flush writes the buffered rows.

@@ -153,10 +153,16 @@ type querier interface {
 // queryIn runs q, whose one "IN (?)" is expanded for vals, in chunks of 500
 // values, calling scan for every row.
 func (db *DB) queryIn(ctx context.Context, on querier, q string, vals []any, scan func(*sql.Rows) error) error {
+	return db.queryInAfter(ctx, on, q, nil, vals, scan)
+}
+
+// queryInAfter is queryIn for a query whose arguments before "IN (?)" are
+// first.
+func (db *DB) queryInAfter(ctx context.Context, on querier, q string, first, vals []any, scan func(*sql.Rows) error) error {
 	for len(vals) > 0 {
 		n := min(len(vals), 500)
 		chunk := strings.Replace(q, "IN (?)", "IN (?"+strings.Repeat(",?", n-1)+")", 1)
-		rows, err := on.QueryContext(ctx, db.d.q(chunk), vals[:n]...)
+		rows, err := on.QueryContext(ctx, db.d.q(chunk), append(append([]any{}, first...), vals[:n]...)...)
 		if err != nil {
 			return err
 		}
