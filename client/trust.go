@@ -8,7 +8,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/gofrs/flock"
 
 	"github.com/vouchdev/vouch/internal/atomicfile"
 	"github.com/vouchdev/vouch/translog"
@@ -71,15 +72,11 @@ func (t *TrustStore) lock(origin string) (func(), error) {
 	if err := os.MkdirAll(t.dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(t.path(origin)+".lock", os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
+	l := flock.New(t.path(origin) + ".lock")
+	if err := l.Lock(); err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { f.Close() }, nil
+	return func() { l.Unlock() }, nil
 }
 
 // Advance makes cp the held checkpoint, provided it is not older than the

@@ -14,9 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/gofrs/flock"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/vouchdev/vouch/internal/atomicfile"
@@ -55,7 +55,7 @@ type Dir struct {
 	// Logs is every log this directory signed, the current last.
 	Logs  *logchain.Chain
 	links []logchain.Link
-	lock  *os.File
+	lock  *flock.Flock
 }
 
 // Options says how to open a data directory.
@@ -148,15 +148,15 @@ func OpenMirror(path string) (*Dir, error) {
 func (d *Dir) file(name string) string { return filepath.Join(d.Path, name) }
 
 func (d *Dir) lockDir() error {
-	f, err := os.OpenFile(d.file(lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	l := flock.New(d.file(lockFile))
+	ok, err := l.TryLock()
 	if err != nil {
-		return err
+		return fmt.Errorf("locking data directory %s: %w", d.Path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+	if !ok {
 		return fmt.Errorf("data directory %s is in use by another vouch process", d.Path)
 	}
-	d.lock = f
+	d.lock = l
 	return nil
 }
 

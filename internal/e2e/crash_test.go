@@ -42,20 +42,28 @@ func TestKill9DuringLoad(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	const writers = 8
 	var mu sync.Mutex
 	var got []acked
 	var failures atomic.Int64
+	var killed atomic.Bool
+	var sawKill atomic.Int64 // writers that failed after the kill
 	var wg sync.WaitGroup
-	for w := 0; w < 8; w++ {
+	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c := newClient(p.URL)
+			counted := false
 			for i := 0; ctx.Err() == nil; i++ {
 				k := newKey(t, keys.Ed25519)
 				rc, err := c.Submit(ctx, sign(t, &record.Record{Type: record.TypeIdentity, PublicKey: k.Public().Base64()}, k), i%20 == 0)
 				if err != nil {
 					failures.Add(1)
+					if killed.Load() && !counted {
+						counted = true
+						sawKill.Add(1)
+					}
 					time.Sleep(5 * time.Millisecond)
 					continue
 				}
@@ -65,21 +73,23 @@ func TestKill9DuringLoad(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill the server under load, once at least 100 writes were
+	// acknowledged and the clients verified a checkpoint.
+	trust := client.NewTrustStore(home)
+	waitUntil(t, time.Minute, "100 writes acknowledged and a checkpoint verified before the kill", func() bool {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		held, err := trust.Load(v)
+		return n >= 100 && err == nil && held != nil
+	})
 	p.kill()
-	mu.Lock()
-	n := len(got)
-	mu.Unlock()
-	time.Sleep(200 * time.Millisecond)
+	killed.Store(true)
+	// Every writer has seen the server gone, so no answer sent before the
+	// kill is still on its way to one of them.
+	waitUntil(t, 30*time.Second, "every writer failing after the kill", func() bool { return sawKill.Load() == writers })
 	cancel()
 	wg.Wait()
-	if n < 100 {
-		t.Fatalf("only %d writes acknowledged before the kill", n)
-	}
-	held, err := client.NewTrustStore(home).Load(v)
-	if err != nil || held == nil {
-		t.Fatalf("no checkpoint verified before the kill: %v", err)
-	}
 
 	p2 := startServe(t, dir)
 	c := newClient(p2.URL)

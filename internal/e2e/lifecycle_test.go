@@ -338,13 +338,21 @@ func signedWithNote(t *testing.T, l *lc, r *record.Record, note string, k *keys.
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for i := 0; i < 500; i++ {
-		if cond() {
-			return
+	waitUntil(t, 5*time.Second, "condition", cond)
+}
+
+// waitUntil polls cond until it holds, and fails the test, saying what was
+// awaited, if it does not hold within d: a wait that ends as soon as the
+// event happens on a quiet machine and still has room on a loaded one.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %s", what, d)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatal("condition not reached in 5s")
 }
 
 // TestAuditFindsForbiddenTransition writes an entry below the state machine

@@ -174,16 +174,13 @@ func TestManyConcurrentWriters(t *testing.T) {
 	}
 	c := env.Client()
 	var cp *translog.Checkpoint
-	for {
+	waitUntil(t, time.Minute, fmt.Sprintf("a checkpoint covering all %d entries", total), func() bool {
 		var err error
 		if cp, _, err = c.Checkpoint(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if cp.Size >= total+1 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return cp.Size >= total+1
+	})
 	seen := map[uint64]bool{}
 	for _, a := range got {
 		if seen[a.index] {

@@ -78,17 +78,17 @@ func TestReplicasFailover(t *testing.T) {
 		err = json.NewDecoder(resp.Body).Decode(&st)
 		return st, err
 	}
-	leader := func(alive []*proc) *proc {
-		for i := 0; i < 500; i++ {
+	leader := func(alive []*proc) (lead *proc) {
+		waitUntil(t, 30*time.Second, "a replica integrating the log", func() bool {
 			for _, p := range alive {
 				if st, err := status(p); err == nil && st.Integrator {
-					return p
+					lead = p
+					return true
 				}
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Fatal("no replica integrates the log")
-		return nil
+			return false
+		})
+		return lead
 	}
 	lead := leader(procs)
 
@@ -149,7 +149,13 @@ func TestReplicasFailover(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	acks := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got)
+	}
+	// Kill the integrator under load, once 100 writes were acknowledged.
+	waitUntil(t, time.Minute, "100 writes acknowledged before the kill", func() bool { return acks() >= 100 })
 	lead.kill()
 	var alive []*proc
 	for _, p := range procs {
@@ -160,12 +166,11 @@ func TestReplicasFailover(t *testing.T) {
 	start := time.Now()
 	next := leader(alive)
 	takeover := time.Since(start)
-	time.Sleep(1500 * time.Millisecond)
+	// Writes go on after the takeover: 100 more are acknowledged.
+	after := acks() + 100
+	waitUntil(t, time.Minute, "100 more writes acknowledged after the takeover", func() bool { return acks() >= after })
 	close(stop)
 	wg.Wait()
-	if len(got) < 100 {
-		t.Fatalf("only %d writes acknowledged", len(got))
-	}
 	maxIdx := uint64(0)
 	for _, a := range got {
 		maxIdx = max(maxIdx, a.index)
