@@ -46,3 +46,9 @@ type ReadOnlyError struct{ Upstream string }
 func (e *ReadOnlyError) Error() string {
 	return "this registry is a read-only mirror of " + e.Upstream + ": send writes there"
 }
+
+// ProofTooLargeError is a proof of completeness that would carry more than
+// a registry proves in one answer.
+type ProofTooLargeError struct{ Msg string }
+
+func (e *ProofTooLargeError) Error() string { return e.Msg }

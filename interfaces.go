@@ -58,6 +58,10 @@ type StateReader interface {
 	Profile(ctx context.Context, commitment string) (prof *api.Profile, erased bool, err error)
 	// Note returns an off-log note's text, or "" if erased.
 	Note(ctx context.Context, digest string) string
+	// Complete returns the verifiable index's proof of a key's complete
+	// value at tree size size, which must be a checkpoint's (kind is
+	// "package", "subject" or "signer").
+	Complete(ctx context.Context, kind, key string, size uint64) (*api.Completeness, error)
 }
 
 // Querier answers the query over every entry and serves attestations.

@@ -92,6 +92,43 @@ type Package struct {
 	// The tree size the answer is for, and the checkpoint it is valid for.
 	TreeSize   uint64      `json:"treeSize,omitempty"`
 	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+	// Complete is the index's proof of the whole package, with
+	// proof=complete.
+	Complete *Completeness `json:"complete,omitempty"`
+}
+
+// Completeness is the verifiable index's proof that an answer leaves
+// nothing out (see docs/complete-answers.md): the key the answer is about,
+// its complete value at tree size TreeSize (whose checkpoint commits to the
+// index's root in its "vouch-index" line), and the proof of that value, or
+// of the key's absence, against the root.
+type Completeness struct {
+	// Kind is "package", "subject" or "signer"; Key the package name,
+	// content digest or key ID.
+	Kind string `json:"kind"`
+	Key  string `json:"key"`
+	// TreeSize is the size of the checkpoint the proof is against.
+	TreeSize uint64 `json:"treeSize"`
+	// Present says whether the index holds the key.
+	Present bool `json:"present"`
+	// Value is, for a package, its state and that of every release it
+	// lists, as the index commits to them: the JSON document
+	// {"package": …, "releases": […]}, base64-encoded so its bytes are
+	// exact.
+	Value []byte `json:"value,omitempty"`
+	// Indexes are, for a subject or signer, every log index the key's
+	// list holds, in order.
+	Indexes []uint64 `json:"indexes,omitempty"`
+	// Proof is the sibling nodes from the key's leaf (or where it would
+	// be) to the root.
+	Proof []IndexProofNode `json:"proof"`
+}
+
+// IndexProofNode is one node of an index proof: its label ("BITLEN:HEX",
+// or "empty") and hash.
+type IndexProofNode struct {
+	Label string `json:"label"`
+	Hash  []byte `json:"hash"`
 }
 
 // Location names another registry: its log's origin, its log verifier
@@ -108,6 +145,9 @@ type ReleaseResponse struct {
 	Error      *ErrorDetail `json:"error,omitempty"`
 	TreeSize   uint64       `json:"treeSize"`
 	Checkpoint *Checkpoint  `json:"checkpoint"`
+	// Complete is the index's proof of the release's package, with
+	// proof=complete.
+	Complete *Completeness `json:"complete,omitempty"`
 }
 
 // PackageList answers GET /api/v1/packages.
@@ -268,6 +308,9 @@ type QueryResponse struct {
 	Next       string      `json:"next,omitempty"`
 	TreeSize   uint64      `json:"treeSize"`
 	Checkpoint *Checkpoint `json:"checkpoint"`
+	// Complete is the index's proof of every entry about the subject, or
+	// by the signer, with proof=complete.
+	Complete *Completeness `json:"complete,omitempty"`
 }
 
 // Attestation answers GET /api/v1/attestations/{index}: the log's

@@ -76,7 +76,10 @@ func (p *QueryParams) values() url.Values {
 }
 
 // Query runs one page of the query and verifies the checkpoint it answers
-// for.
+// for. With p.At.Complete (a query by subject or by signer alone), it also
+// checks that the page holds every entry the index lists after the cursor,
+// up to the page's limit, and that a next cursor is given while more
+// remain.
 func (c *Client) Query(ctx context.Context, p *QueryParams) (*api.QueryResponse, *translog.Checkpoint, error) {
 	var qr api.QueryResponse
 	if err := c.getJSON(ctx, "/api/v1/query", p.values(), &qr); err != nil {
@@ -85,6 +88,18 @@ func (c *Client) Query(ctx context.Context, p *QueryParams) (*api.QueryResponse,
 	cp, err := c.verifyAnswer(ctx, qr.Checkpoint)
 	if err != nil {
 		return nil, nil, err
+	}
+	if p.At.Complete {
+		kind, key := "subject", p.Subject
+		if p.Subject == "" {
+			kind, key = "signer", p.Signer
+		}
+		if err := checkProof(cp, kind, key, qr.Complete); err != nil {
+			return nil, nil, err
+		}
+		if err := checkPage(&qr, p, qr.Complete); err != nil {
+			return nil, nil, err
+		}
 	}
 	return &qr, cp, nil
 }

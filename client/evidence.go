@@ -32,13 +32,16 @@ type EvidenceRecord struct {
 
 // Gather collects and verifies the evidence about name@version as of at.
 // Any verification failure is an error: evidence is all verified or none.
+// With at.Complete, the verifiable index proves the release's state and
+// history and the list of every attestation about its content: an answer
+// that hides a yank, a tombstone or one attestation is an *IncompleteError.
 func (c *Client) Gather(ctx context.Context, name, version string, at At) (*Evidence, error) {
 	rr, cp, err := c.Release(ctx, name, version, at)
 	if err != nil {
 		return nil, err
 	}
 	ev := &Evidence{Checkpoint: cp, Release: rr}
-	if p, _, err := c.Package(ctx, name, At{Size: cp.Size}); err == nil {
+	if p, _, err := c.Package(ctx, name, At{Size: cp.Size, Complete: at.Complete}); err == nil {
 		ev.Owners = p.Owners
 	}
 	ids := c.NewIdentityCache()
@@ -64,7 +67,8 @@ func (c *Client) Gather(ctx context.Context, name, version string, at At) (*Evid
 	if rr.Digest == "" {
 		return ev, nil
 	}
-	p := &QueryParams{Subject: rr.Digest, Kind: string(record.KindAttestation), Order: "asc", Limit: 1000, At: At{Size: cp.Size, Include: "all"}}
+	p := &QueryParams{Subject: rr.Digest, Kind: string(record.KindAttestation), Order: "asc", Limit: 1000,
+		At: At{Size: cp.Size, Include: "all", Complete: at.Complete}}
 	for {
 		qr, _, err := c.Query(ctx, p)
 		if err != nil {

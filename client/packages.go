@@ -28,6 +28,12 @@ type At struct {
 	Size    uint64
 	Time    time.Time
 	Include string
+	// Complete asks for the verifiable index's proof that the answer
+	// leaves nothing out, and checks it: an answer that omits or changes
+	// anything the index commits to is refused with an *IncompleteError.
+	// The answer is then as of the first checkpoint that covers Size or
+	// Time.
+	Complete bool
 }
 
 func (a At) values() url.Values {
@@ -40,6 +46,9 @@ func (a At) values() url.Values {
 	}
 	if a.Include != "" {
 		q.Set("include", a.Include)
+	}
+	if a.Complete {
+		q.Set("proof", "complete")
 	}
 	return q
 }
@@ -97,6 +106,14 @@ func (c *Client) Package(ctx context.Context, name string, at At) (*api.Package,
 	if err := c.proveRecordHash(ctx, p.HeadIndex, p.Head, cp); err != nil {
 		return nil, nil, fmt.Errorf("package %s: head record: %w", name, err)
 	}
+	if at.Complete {
+		if err := checkProof(cp, "package", name, p.Complete); err != nil {
+			return nil, nil, err
+		}
+		if err := checkPackage(&p, at.Include, p.Complete); err != nil {
+			return nil, nil, err
+		}
+	}
 	return &p, cp, nil
 }
 
@@ -125,6 +142,12 @@ func (c *Client) Release(ctx context.Context, name, version string, at At) (*api
 	if errors.As(err, &ae) && (ae.Status == http.StatusGone || ae.Status == http.StatusUnavailableForLegalReasons) {
 		b, err = ae.body, nil
 	}
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound && at.Complete {
+		// "No such release" is an answer too: the index must prove it.
+		if perr := c.checkAbsentRelease(ctx, name, version, ae.body); perr != nil {
+			return nil, nil, perr
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -136,7 +159,48 @@ func (c *Client) Release(ctx context.Context, name, version string, at At) (*api
 	if err != nil {
 		return nil, nil, err
 	}
+	if at.Complete {
+		if err := checkProof(cp, "package", name, rr.Complete); err != nil {
+			return nil, nil, err
+		}
+		if err := checkReleaseAnswer(name, version, &rr); err != nil {
+			return nil, nil, err
+		}
+	}
 	return &rr, cp, nil
+}
+
+// checkAbsentRelease checks the proof a 404 answer about a release
+// carries: the index must prove its package absent, or without it.
+func (c *Client) checkAbsentRelease(ctx context.Context, name, version string, body []byte) error {
+	var nf struct {
+		Checkpoint *api.Checkpoint   `json:"checkpoint"`
+		Complete   *api.Completeness `json:"complete"`
+	}
+	if err := json.Unmarshal(body, &nf); err != nil {
+		return fmt.Errorf("decoding the registry's answer: %w", err)
+	}
+	what := name + "@" + version
+	if nf.Checkpoint == nil {
+		return &IncompleteError{What: what, Reason: "the registry says it does not exist, with no checkpoint or proof"}
+	}
+	cp, err := c.verifyAnswer(ctx, nf.Checkpoint)
+	if err != nil {
+		return err
+	}
+	if err := checkProof(cp, "package", name, nf.Complete); err != nil {
+		return err
+	}
+	_, rels, err := provenPackage(name, nf.Complete)
+	if err != nil {
+		return err
+	}
+	for _, r := range rels {
+		if r.Version == version {
+			return &IncompleteError{What: what, Reason: fmt.Sprintf("the registry says it does not exist, but the index holds it (%s)", r.Status)}
+		}
+	}
+	return nil
 }
 
 // Packages lists packages, after the given name.

@@ -63,7 +63,10 @@ func classify(err error) (int, string, string) {
 	var mb *http.MaxBytesError
 	var be *query.BudgetError
 	var ro *vouch.ReadOnlyError
+	var pt *vouch.ProofTooLargeError
 	switch {
+	case errors.As(err, &pt):
+		return http.StatusUnprocessableEntity, "proof_too_large", pt.Error()
 	case errors.As(err, &ro):
 		return http.StatusForbidden, "read_only", ro.Error()
 	case errors.As(err, &he):

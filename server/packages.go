@@ -31,6 +31,29 @@ func (s *Server) pointInTime(r *http.Request) (uint64, *api.Checkpoint, error) {
 	return size, s.checkpointJSON(cp), nil
 }
 
+// completeParam reports whether a read asks for proof=complete: the
+// verifiable index's proof that the answer leaves nothing out.
+func completeParam(r *http.Request) (bool, error) {
+	switch r.URL.Query().Get("proof") {
+	case "":
+		return false, nil
+	case "complete":
+		return true, nil
+	}
+	return false, badRequest("proof must be complete")
+}
+
+// completeAt moves a read's tree size to its checkpoint's, for a proof of
+// completeness: the index is proven against a checkpoint's root, so the
+// answer is as of the first checkpoint that covers the point asked for
+// (treeSize says which).
+func completeAt(size uint64, cp *api.Checkpoint) uint64 {
+	if cp != nil {
+		return cp.Size
+	}
+	return size
+}
+
 func include(r *http.Request) (state.Include, error) {
 	in, err := state.ParseInclude(r.URL.Query().Get("include"))
 	if err != nil {
@@ -83,8 +106,19 @@ func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	complete, err := completeParam(r)
+	if err != nil {
+		return err
+	}
+	var proof *api.Completeness
+	if complete {
+		size = completeAt(size, cp)
+		if proof, err = s.reg.Complete(r.Context(), "package", name, size); err != nil {
+			return err
+		}
+	}
 	if hasVersion {
-		return s.getRelease(w, r, name, version, size, cp)
+		return s.getRelease(w, r, name, version, size, cp, proof)
 	}
 	in, err := include(r)
 	if err != nil {
@@ -95,10 +129,15 @@ func (s *Server) getPackage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if p == nil {
+		if proof != nil {
+			// The index proves the package absent: the 404 carries it.
+			return writeJSON(w, http.StatusNotFound, map[string]any{"error": api.ErrorDetail{Code: "unknown_package",
+				Message: "package " + name + " does not exist" + atSuffix(r, size)}, "treeSize": size, "checkpoint": cp, "complete": proof})
+		}
 		return errorf(http.StatusNotFound, "unknown_package", "package "+name+" does not exist"+atSuffix(r, size))
 	}
 	out := packageJSON(p)
-	out.TreeSize, out.Checkpoint = size, cp
+	out.TreeSize, out.Checkpoint, out.Complete = size, cp, proof
 	if l := state.Latest(p, rels); l != nil {
 		out.Latest = l.Version
 	}
@@ -120,15 +159,19 @@ func atSuffix(r *http.Request, size uint64) string {
 	return ""
 }
 
-func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, name, version string, size uint64, cp *api.Checkpoint) error {
+func (s *Server) getRelease(w http.ResponseWriter, r *http.Request, name, version string, size uint64, cp *api.Checkpoint, proof *api.Completeness) error {
 	rel, p, err := s.reg.ReleaseAt(r.Context(), name, version, size)
 	if err != nil {
 		return err
 	}
 	if rel == nil {
+		if proof != nil {
+			return writeJSON(w, http.StatusNotFound, map[string]any{"error": api.ErrorDetail{Code: "unknown_release",
+				Message: name + "@" + version + " does not exist" + atSuffix(r, size)}, "treeSize": size, "checkpoint": cp, "complete": proof})
+		}
 		return errorf(http.StatusNotFound, "unknown_release", name+"@"+version+" does not exist"+atSuffix(r, size))
 	}
-	out := api.ReleaseResponse{Release: s.releaseJSON(r, rel, p, true), TreeSize: size, Checkpoint: cp}
+	out := api.ReleaseResponse{Release: s.releaseJSON(r, rel, p, true), TreeSize: size, Checkpoint: cp, Complete: proof}
 	status := http.StatusOK
 	switch out.Status {
 	case state.StatusDeleted:

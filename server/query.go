@@ -55,7 +55,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	for k := range q {
 		switch k {
 		case "package", "version", "subject", "signer", "predicateType", "kind", "type", "state", "since", "until",
-			"from", "to", "where", "at", "asof", "include", "order", "cursor", "limit", "predicate":
+			"from", "to", "where", "at", "asof", "include", "order", "cursor", "limit", "predicate", "proof":
 		default:
 			return badRequest("unknown query parameter " + strconv.Quote(k))
 		}
@@ -135,6 +135,30 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	complete, err := completeParam(r)
+	if err != nil {
+		return err
+	}
+	var kind, key string
+	if complete {
+		// The index proves two lists whole: the attestations about a
+		// subject and the entries by a signer. Other filters would leave
+		// out entries the client could not tell apart.
+		switch {
+		case f.Subject != "" && f.Signer == "" && (f.Kind == "" || f.Kind == string(record.KindAttestation)):
+			kind, key = "subject", f.Subject
+			f.Kind = string(record.KindAttestation)
+		case f.Signer != "" && f.Subject == "" && f.Kind == "":
+			kind, key = "signer", f.Signer
+		default:
+			return badRequest("proof=complete answers subject= (its attestations) or signer= (every entry it signed), alone")
+		}
+		if f.Package != "" || f.PredicateType != "" || f.Type != "" || req.State != "" || !f.Since.IsZero() || !f.Until.IsZero() ||
+			f.From != 0 || f.To != 0 || q.Get("where") != "" || q.Get("include") != "" && q.Get("include") != "all" {
+			return badRequest("proof=complete answers subject= or signer= with no other filter (order=, limit=, cursor=, at= and asof= may be given)")
+		}
+		req.Include = state.IncludeAll
+	}
 	var cp *api.Checkpoint
 	if c := q.Get("cursor"); c != "" {
 		size, after, err := decodeCursor(c)
@@ -151,11 +175,18 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	} else if req.Size, cp, err = s.pointInTime(r); err != nil {
 		return err
 	}
+	var proof *api.Completeness
+	if complete {
+		req.Size = completeAt(req.Size, cp)
+		if proof, err = s.reg.Complete(r.Context(), kind, key, req.Size); err != nil {
+			return err
+		}
+	}
 	items, next, err := s.reg.Query(r.Context(), req)
 	if err != nil {
 		return err
 	}
-	out := api.QueryResponse{Items: make([]api.QueryItem, 0, len(items)), TreeSize: req.Size, Checkpoint: cp}
+	out := api.QueryResponse{Items: make([]api.QueryItem, 0, len(items)), TreeSize: req.Size, Checkpoint: cp, Complete: proof}
 	for _, it := range items {
 		out.Items = append(out.Items, queryItem(it, req.Bodies))
 	}

@@ -125,7 +125,7 @@ func newQueryCmd(g *globals) *cobra.Command {
 	var p client.QueryParams
 	var at uint64
 	var asof, since, until, include string
-	var all bool
+	var all, noComplete bool
 	cmd := &cobra.Command{
 		Use:   "query",
 		Short: "Ask one question over every signature in the log",
@@ -134,7 +134,14 @@ func newQueryCmd(g *globals) *cobra.Command {
 expression over index, time, kind, type, package, version, signers, subjects,
 predicateType, states, predicate and fields (typed predicate fields), e.g.
   --where 'fields.builder == "https://ci.example.com/builder"'
-Every result carries its log index, so it can be proven (vouch log entry N).`,
+Every result carries its log index, so it can be proven (vouch log entry N).
+
+Two questions are proven complete by the registry's verifiable index, whose
+root every checkpoint commits to: --subject DIGEST --kind attestation (every
+attestation about that content) and --signer KEYID alone (every entry it
+signed). For them, a page that leaves out any entry the index lists is
+refused. The answer is then as of a checkpoint (--at rounds up to the first
+that covers it).`,
 		Example: `  vouch query --package acme/widget
   vouch query --subject sha256:2cf2... --kind attestation
   vouch query --signer sha256:77f9... --since 2026-11-01T00:00:00Z
@@ -154,6 +161,13 @@ Every result carries its log index, so it can be proven (vouch log entry N).`,
 					}
 				}
 			}
+			// The two questions the verifiable index answers whole are
+			// proven complete: every attestation about a content digest,
+			// and every entry a key signed.
+			plain := p.Package == "" && p.PredicateType == "" && p.Type == "" && p.State == "" && p.Where == "" &&
+				p.From == 0 && p.To == 0 && p.Since.IsZero() && p.Until.IsZero() && (include == "" || include == "all")
+			p.At.Complete = !noComplete && plain &&
+				(p.Subject != "" && p.Signer == "" && p.Kind == "attestation" || p.Signer != "" && p.Subject == "" && p.Kind == "")
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -190,6 +204,7 @@ Every result carries its log index, so it can be proven (vouch log entry N).`,
 	f.IntVar(&p.Limit, "limit", 50, "results per page (1-1000)")
 	f.BoolVar(&p.Predicate, "predicate", false, "include each attestation's predicate")
 	f.BoolVar(&all, "all", false, "fetch every page")
+	f.BoolVar(&noComplete, "no-complete", false, "do not ask for the index's proof that the answer is complete")
 	f.Uint64Var(&p.From, "from", 0, "first log index")
 	f.Uint64Var(&p.To, "to", 0, "log index to stop before")
 	f.StringVar(&since, "since", "", "entries logged at or after this time")
@@ -250,6 +265,7 @@ func shortType(u string) string {
 func newVerifyCmd(g *globals) *cobra.Command {
 	var file, policyFile string
 	var at uint64
+	var noComplete bool
 	cmd := &cobra.Command{
 		Use:   "verify NAME@VERSION [--file ARTIFACT] [--policy FILE] [--at N]",
 		Short: "Verify a release, every statement about it, and a policy",
@@ -259,6 +275,11 @@ signature, every inclusion proof and the checkpoint against the trusted log key
 digest if --file is given, and evaluate the policy (default: the release is
 published). The verdict lists each rule with pass or fail and why. Exit status
 0 only when everything passes.
+
+The registry's verifiable index proves the evidence complete: the release's
+state and history, and the list of every attestation about its content, are
+checked against the index root the checkpoint commits to, so an answer that
+hides a yank, a tombstone or one attestation fails verification.
 
 A policy is a YAML file of named CEL rules; see docs/policies.md and the
 examples in docs/policies/.`,
@@ -293,7 +314,7 @@ examples in docs/policies/.`,
 					return fmt.Errorf("verification failed: %w", err)
 				}
 			}
-			if in.Evidence, err = c.Gather(cmd.Context(), name, version, client.At{Size: at}); err != nil {
+			if in.Evidence, err = c.Gather(cmd.Context(), name, version, client.At{Size: at, Complete: !noComplete}); err != nil {
 				return fmt.Errorf("verification failed: %w", err)
 			}
 			v := pol.Evaluate(in)
@@ -310,7 +331,8 @@ examples in docs/policies/.`,
 	}
 	cmd.Flags().StringVar(&file, "file", "", "the artifact you have: its digest must be the release's")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML)")
-	cmd.Flags().Uint64Var(&at, "at", 0, "verify as of this tree size")
+	cmd.Flags().Uint64Var(&at, "at", 0, "verify as of this tree size (rounded up to the first checkpoint that covers it)")
+	cmd.Flags().BoolVar(&noComplete, "no-complete", false, "do not ask for the index's proof that the evidence is complete")
 	return cmd
 }
 

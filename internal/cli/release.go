@@ -241,13 +241,18 @@ names before FILE is written; on a mismatch nothing is written.`,
 func newShowCmd(g *globals) *cobra.Command {
 	var at uint64
 	var asof, include string
+	var noComplete bool
 	cmd := &cobra.Command{
 		Use:   "show NAME[@VERSION]",
 		Short: "Show a package or a release, now or as of any point in the log",
 		Long: `Show a package (owners, releases and their states, latest) or one release
 (its state and the history of its transitions), as of the latest checkpoint,
 or as of a tree size (--at) or a time (--asof). The checkpoint of the answer is
-verified against the log key and the checkpoint this client holds.`,
+verified against the log key and the checkpoint this client holds, and the
+answer against the registry's verifiable index: the package's state and every
+release are proven complete, so an answer that leaves out a release, a yank or
+a tombstone is refused. Answers are as of a checkpoint (--at and --asof round
+up to the first that covers them).`,
 		Example: `  vouch show acme/widget
   vouch show acme/widget --include staged,yanked
   vouch show acme/widget@1.0.0 --at 42
@@ -258,7 +263,7 @@ verified against the log key and the checkpoint this client holds.`,
 			if err != nil {
 				return err
 			}
-			pt := client.At{Size: at, Include: include}
+			pt := client.At{Size: at, Include: include, Complete: !noComplete}
 			if asof != "" {
 				if pt.Time, err = time.Parse(time.RFC3339Nano, asof); err != nil {
 					return fmt.Errorf("--asof: want an RFC 3339 time such as 2026-11-25T17:00:00Z")
@@ -292,6 +297,7 @@ verified against the log key and the checkpoint this client holds.`,
 	cmd.Flags().Uint64Var(&at, "at", 0, "answer as of this tree size")
 	cmd.Flags().StringVar(&asof, "asof", "", "answer as of this time (RFC 3339)")
 	cmd.Flags().StringVar(&include, "include", "", "also list releases in these states: staged,yanked,deleted,tombstoned,banished or all")
+	cmd.Flags().BoolVar(&noComplete, "no-complete", false, "do not ask for the index's proof that the answer is complete")
 	return cmd
 }
 
