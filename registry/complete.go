@@ -18,7 +18,6 @@ import (
 // proof_too_large, so that no one request costs more than that.
 const MaxListProof = 100_000
 
-
 // nodesAt reads the index as of a tree size.
 type nodesAt struct {
 	st   store.IndexTree
