@@ -397,7 +397,16 @@ func TestAuditFindsForbiddenTransition(t *testing.T) {
 			return err
 		}
 		badIndex = h.Sequenced
-		return tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: e.Time, Kind: "record", Type: "unyank", Package: l.pkg, Version: "1.0.0"}, nil, nil)
+		if err := tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: e.Time, Kind: "record", Type: "unyank", Package: l.pkg, Version: "1.0.0"}, nil, nil); err != nil {
+			return err
+		}
+		// A registry that writes below its state machine writes its
+		// index too: here, the root as it was.
+		root, err := l.env.Reg.IndexRoot(ctx, h.Sequenced)
+		if err != nil {
+			return err
+		}
+		return tx.PutIndex(h.Sequenced+1, nil, root[:])
 	})
 	if err != nil {
 		t.Fatal(err)
