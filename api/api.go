@@ -41,6 +41,11 @@ type Release struct {
 	Digest  string `json:"digest,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	// Visible for staged, published and yanked releases.
+	//
+	// Digests are the content's sha384 and sha512 digests, recorded by the
+	// registry with the release (absent for releases logged before it did,
+	// and for linked content not fetched yet).
+	Digests     []string    `json:"digests,omitempty"`
 	Size        int64       `json:"size,omitempty"`
 	MediaType   string      `json:"mediaType,omitempty"`
 	URL         string      `json:"url,omitempty"`

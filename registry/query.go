@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"slices"
+	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 )
 
@@ -31,6 +33,15 @@ func (r *Registry) Query(ctx context.Context, req *vouch.QueryRequest) ([]*vouch
 	q.Size, q.Desc, q.After = req.Size, req.Desc, req.After
 	if req.Where != nil && req.Budget == nil {
 		req.Budget = query.NewBudget(query.RequestBudget)
+	}
+	if q.Subject != "" && !strings.HasPrefix(q.Subject, "sha256:") {
+		// Content named by sha384 or sha512: the entries about it are
+		// indexed under its sha256 digest.
+		if d, err := r.contentOf(ctx, q.Subject, req.Size); err != nil {
+			return nil, nil, err
+		} else if d != "" {
+			q.Subject = d
+		}
 	}
 	qc := &queryCtx{r: r, size: req.Size, rels: map[string][]vouch.ReleaseRef{}}
 	var out []*vouch.QueryItem
@@ -133,12 +144,21 @@ func (qc *queryCtx) release(ctx context.Context, pkg, ver string) ([]vouch.Relea
 	return out, nil
 }
 
-// content returns the releases whose content is digest, at the query's size.
+// content returns the releases whose content is digest (by any algorithm),
+// at the query's size.
 func (qc *queryCtx) content(ctx context.Context, digest string) ([]vouch.ReleaseRef, error) {
 	if v, ok := qc.rels[digest]; ok {
 		return v, nil
 	}
-	rows, err := qc.r.st.Query(ctx, &store.Query{Size: qc.size, Subject: digest, Type: record.TypeRelease, Limit: 100})
+	d := digest
+	if !strings.HasPrefix(d, "sha256:") {
+		var err error
+		if d, err = qc.r.contentOf(ctx, digest, qc.size); err != nil || d == "" {
+			qc.rels[digest] = nil
+			return nil, err
+		}
+	}
+	rows, err := qc.r.st.Query(ctx, &store.Query{Size: qc.size, Subject: d, Type: record.TypeRelease, Limit: 100})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +188,11 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *vouch.Qu
 			if err != nil {
 				return nil, false, err
 			}
-			it.Releases = append(it.Releases, rs...)
+			for _, rr := range rs {
+				if !slices.Contains(it.Releases, rr) {
+					it.Releases = append(it.Releases, rr)
+				}
+			}
 		}
 	case row.Version != "":
 		if it.Releases, err = qc.release(ctx, row.Package, row.Version); err != nil {
@@ -200,6 +224,16 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *vouch.Qu
 		}
 	}
 	return it, true, nil
+}
+
+// contentOf returns the sha256 digest of the content whose sha384 or sha512
+// digest a release recorded, as of a tree size, or "".
+func (r *Registry) contentOf(ctx context.Context, alias string, size uint64) (string, error) {
+	d, err := getState[string](ctx, r, state.ContentAliasKey(alias), size)
+	if err != nil || d == nil {
+		return "", err
+	}
+	return *d, nil
 }
 
 // statement loads and parses an attestation's statement through a cache.

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,6 +88,9 @@ type Registry struct {
 	stateCache *lru.Cache[string, any]
 	keyCache   *state.KeyCache
 	fetcher    *content.Fetcher
+	// digests caches the sha384 and sha512 digests of content this
+	// process stored, by sha256 digest (see contentDigests).
+	digests *lru.Cache[string, []string]
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -124,12 +128,13 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		log:        cfg.Logger,
 		statements: newStatementCache(),
 		keyCache:   cfg.Keys,
+		digests:    newDigestCache(),
 	}
 	if r.keyCache == nil {
 		r.keyCache = state.NewKeyCache(100_000)
 	}
 	if cfg.Blobs != nil {
-		r.fetcher = &content.Fetcher{Client: cfg.Fetcher, Blobs: cfg.Blobs, MaxSize: cfg.MaxBlobSize}
+		r.fetcher = &content.Fetcher{Client: cfg.Fetcher, Blobs: digestingBlobs{cfg.Blobs, r.digests}, MaxSize: cfg.MaxBlobSize}
 	}
 	if r.st.Exclusive() {
 		r.stateCache, _ = lru.New[string, any](500_000)
@@ -284,7 +289,7 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 		if err != nil {
 			return nil, err
 		}
-		if err := b.Append(i, entryRow(p.e, leaf, idx), kvs, p.off); err != nil {
+		if err := b.Append(i, entryRow(p.e, leaf, idx, changes), kvs, p.off); err != nil {
 			return nil, err
 		}
 		if p.e.Record != nil && p.e.Record.Type == record.TypeBanish {
@@ -305,8 +310,9 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 	}, nil
 }
 
-// entryRow derives the stored row and its index fields from an entry.
-func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
+// entryRow derives the stored row and its index fields from an entry and
+// the changes the state machine accepted it with.
+func entryRow(e *record.Entry, leaf []byte, idx uint64, c *state.Changes) *store.EntryRow {
 	row := &store.EntryRow{Index: idx, Leaf: leaf, Time: e.Time, Kind: string(e.Kind())}
 	if rec := e.Record; rec != nil {
 		row.Type, row.Package, row.Version = rec.Type, rec.Package, rec.Version
@@ -321,6 +327,11 @@ func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
 		row.PredicateType = a.PredicateType
 		row.PayloadDigest = a.PayloadDigest
 		row.Subjects = a.Subjects
+		if len(c.Resolved) > 0 {
+			// Subjects named by sha384 or sha512 only are also found by
+			// the sha256 digest of the release content they name.
+			row.Subjects = append(slices.Clone(a.Subjects), c.Resolved...)
+		}
 	}
 	row.Signers = e.KeyIDs()
 	return row

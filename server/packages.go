@@ -55,6 +55,7 @@ func (s *Server) releaseJSON(r *http.Request, rel *state.Release, p *state.Packa
 		return out
 	}
 	out.Digest, out.Size, out.MediaType, out.URL, out.Index = rel.Digest, rel.Size, rel.MediaType, rel.URL, rel.Index
+	out.Digests = rel.Digests
 	if !rel.PublishedAt.IsZero() {
 		t := rel.PublishedAt
 		out.PublishedAt = &t

@@ -73,7 +73,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("version needs package")
 	}
 	if f.Subject != "" {
-		if err := record.ValidateDigest(f.Subject); err != nil {
+		if err := record.ValidateSubjectDigest(f.Subject); err != nil {
 			return badRequest("subject: " + err.Error())
 		}
 	}
