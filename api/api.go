@@ -193,6 +193,30 @@ type Profile struct {
 	URL   string `json:"url,omitempty"`
 }
 
+// CertIdentity is the signer of a keyless attestation, as its certificate
+// names it: the OIDC issuer, the subject (an email address, or a CI
+// workflow's URI), and the certificate's Fulcio extensions under their
+// Fulcio names (sourceRepositoryURI, sourceRepositoryRef,
+// sourceRepositoryDigest, buildConfigURI, runnerEnvironment...). It is
+// personal data: it is kept off the log, with the bundle, and erased with
+// it.
+type CertIdentity struct {
+	Issuer     string            `json:"issuer"`
+	Subject    string            `json:"subject"`
+	Extensions map[string]string `json:"extensions,omitempty"`
+}
+
+// Vars returns the identity as a flat map, as CEL expressions see it:
+// issuer, subject, and every extension.
+func (c *CertIdentity) Vars() map[string]string {
+	m := make(map[string]string, len(c.Extensions)+2)
+	for k, v := range c.Extensions {
+		m[k] = v
+	}
+	m["issuer"], m["subject"] = c.Issuer, c.Subject
+	return m
+}
+
 // AdminPayloadType is the DSSE payload type of an operator's signed request
 // to POST /api/v1/admin.
 const AdminPayloadType = "application/vnd.vouch.admin+json"
