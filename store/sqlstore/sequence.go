@@ -184,6 +184,7 @@ var inserts = [...]insertSQL{
 	{`INSERT INTO state (key, idx, value) VALUES `, 3, ``},
 	{`INSERT INTO offlog (digest, kind, data) VALUES `, 3, ` ON CONFLICT DO NOTHING`},
 	{`INSERT INTO statements (idx, data) VALUES `, 2, ``},
+	{`INSERT INTO keyless (idx, bundle, identity, issuer, subject) VALUES `, 5, ``},
 }
 
 // flush writes the buffered rows.
@@ -230,6 +231,9 @@ func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog
 	}
 	if e.Statement != nil {
 		t.add(5, idx, e.Statement)
+	}
+	if k := e.Keyless; k != nil {
+		t.add(6, idx, k.Bundle, k.Identity, k.Issuer, k.Subject)
 	}
 	t.head.Sequenced++
 	t.head.LastTime = e.Time

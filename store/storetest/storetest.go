@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SizeAt", testSizeAt},
 		{"OffLog", testOffLog},
 		{"Statements", testStatements},
+		{"Keyless", testKeyless},
 		{"UseOnce", testUseOnce},
 		{"Lease", testLease},
 		{"ConcurrentSequence", testConcurrentSequence},
