@@ -222,11 +222,16 @@ func (c *CertIdentity) Vars() map[string]string {
 const AdminPayloadType = "application/vnd.vouch.admin+json"
 
 // AdminRequest is the payload of an operator's signed request. Actions:
-// "erase" with Identity (a key ID) or Attestation (a log index).
+// "erase" with Identity (a key ID), Attestation (a log index) or Keyless
+// (a certificate identity).
 type AdminRequest struct {
 	Action      string  `json:"action"`
 	Identity    string  `json:"identity,omitempty"`
 	Attestation *uint64 `json:"attestation,omitempty"`
+	// Keyless names a keyless signer by issuer and subject (exactly):
+	// "erase" removes the bundles, identities and statements of every
+	// keyless attestation its certificate names.
+	Keyless *CertIdentity `json:"keyless,omitempty"`
 	// Time is when the request was made (RFC 3339); the registry refuses
 	// requests more than ten minutes off its clock.
 	Time string `json:"time"`
@@ -240,6 +245,8 @@ type EraseResponse struct {
 	Profiles   int `json:"profiles"`
 	Notes      int `json:"notes"`
 	Statements int `json:"statements"`
+	// Bundles counts keyless attestations' bundles and identities.
+	Bundles int `json:"bundles,omitempty"`
 }
 
 // QueryItem is one entry in the answer to GET /api/v1/query.
@@ -259,6 +266,10 @@ type QueryItem struct {
 	Predicate     map[string]any  `json:"predicate,omitempty"`
 	Erased        bool            `json:"erased,omitempty"`
 	Record        json.RawMessage `json:"record,omitempty"`
+	// Identities are a keyless attestation's signers, as its certificate
+	// names them (absent once erased); Keyless says it is one.
+	Identities []CertIdentity `json:"identities,omitempty"`
+	Keyless    bool           `json:"keyless,omitempty"`
 }
 
 // ReleaseState is a release an entry is about, with its state at the
@@ -290,6 +301,12 @@ type Attestation struct {
 	Erased        bool            `json:"erased"`
 	Statement     json.RawMessage `json:"statement,omitempty"`
 	Envelope      json.RawMessage `json:"envelope,omitempty"`
+	// For a keyless attestation: the bundle (or PEP 740 attestation)
+	// exactly as submitted, its signer's identity, and the log's
+	// reference to it (digest, media type, signature, trusted root).
+	Bundle     []byte          `json:"bundle,omitempty"`
+	Identities []CertIdentity  `json:"identities,omitempty"`
+	BundleRef  json.RawMessage `json:"bundleRef,omitempty"`
 }
 
 // Statements answers GET /api/v1/statements: the statements of the
@@ -303,7 +320,10 @@ type Statements struct {
 type StatementBody struct {
 	Index     uint64 `json:"index"`
 	Statement []byte `json:"statement,omitempty"`
-	Erased    bool   `json:"erased,omitempty"`
+	// Bundle is a keyless attestation's bundle (or PEP 740 attestation),
+	// as submitted; its statement is the bundle's.
+	Bundle []byte `json:"bundle,omitempty"`
+	Erased bool   `json:"erased,omitempty"`
 }
 
 // Status answers GET /api/v1/status: what this server is doing, for

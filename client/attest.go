@@ -24,12 +24,15 @@ import (
 // docs/api.md); empty fields do not filter.
 type QueryParams struct {
 	Package, Version, Subject, Signer, PredicateType, Kind, Type, State string
-	Where, Order, Cursor                                                string
-	Since, Until                                                        time.Time
-	From, To                                                            uint64
-	Limit                                                               int
-	Predicate                                                           bool
-	At                                                                  At
+	// Identity selects keyless attestations by signer: "SUBJECT" or
+	// "ISSUER SUBJECT", "*" matching any run of characters.
+	Identity             string
+	Where, Order, Cursor string
+	Since, Until         time.Time
+	From, To             uint64
+	Limit                int
+	Predicate            bool
+	At                   At
 }
 
 func (p *QueryParams) values() url.Values {
@@ -43,6 +46,7 @@ func (p *QueryParams) values() url.Values {
 	set("version", p.Version)
 	set("subject", p.Subject)
 	set("signer", p.Signer)
+	set("identity", p.Identity)
 	set("predicateType", p.PredicateType)
 	set("kind", p.Kind)
 	set("type", p.Type)

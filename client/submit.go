@@ -1,11 +1,13 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -43,6 +45,9 @@ type Submission struct {
 	// Signers name registered keys that made an attestation's signatures,
 	// for envelopes whose signing tool labelled them its own way.
 	Signers []string `json:"-"`
+	// Bundle, instead of Envelope, is a Sigstore bundle or a PEP 740
+	// attestation, sent exactly as it is (the log keeps its digest).
+	Bundle []byte `json:"-"`
 }
 
 // Submit sends an envelope (with its note, if any). With wait, it waits for
@@ -53,9 +58,14 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 	if s.Note != nil || s.Profile != nil {
 		body = s
 	}
-	r, err := postBody(body)
-	if err != nil {
-		return nil, err
+	var r io.Reader
+	if s.Bundle != nil {
+		r = bytes.NewReader(s.Bundle)
+	} else {
+		var err error
+		if r, err = postBody(body); err != nil {
+			return nil, err
+		}
 	}
 	q := url.Values{}
 	if wait {

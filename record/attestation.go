@@ -430,6 +430,12 @@ func (e *Entry) AttachBundle(doc []byte) error {
 	return nil
 }
 
+// IsKeylessLeaf reports, without parsing it, whether leaf bytes are a
+// keyless attestation's (for indexes that need to know cheaply).
+func IsKeylessLeaf(leaf []byte) bool {
+	return bytes.Contains(leaf, []byte(`,"bundle":{"digest":`))
+}
+
 func sha256Only(ds []string) []string {
 	var out []string
 	for _, d := range ds {

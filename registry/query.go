@@ -8,6 +8,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/vouchdev/vouch"
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/record"
@@ -30,6 +31,9 @@ func (r *Registry) Query(ctx context.Context, req *vouch.QueryRequest) ([]*vouch
 	f := req.Filter
 	q := store.Query{Package: f.Package, Version: f.Version, Subject: f.Subject, Signer: f.Signer, PredicateType: f.PredicateType,
 		Kind: f.Kind, Type: f.Type, Since: f.Since, Until: f.Until, From: f.From, To: f.To}
+	if id := f.Identity; id != nil {
+		q.Identity = &store.IdentityFilter{Issuer: id.Issuer, Subject: id.Subject, Pattern: id.Pattern}
+	}
 	q.Size, q.Desc, q.After = req.Size, req.Desc, req.After
 	if req.Where != nil && req.Budget == nil {
 		req.Budget = query.NewBudget(query.RequestBudget)
@@ -53,6 +57,9 @@ func (r *Registry) Query(ctx context.Context, req *vouch.QueryRequest) ([]*vouch
 			return nil, nil, err
 		}
 		if err := qc.loadStatements(ctx, rows, req); err != nil {
+			return nil, nil, err
+		}
+		if qc.identities, err = r.identitiesOf(ctx, rows); err != nil {
 			return nil, nil, err
 		}
 		for _, row := range rows {
@@ -84,6 +91,9 @@ type queryCtx struct {
 	r    *Registry
 	size uint64
 	rels map[string][]vouch.ReleaseRef // "pkg@ver" or a content digest -> releases
+	// identities are the signers of the keyless attestations of the page
+	// being examined.
+	identities map[uint64][]api.CertIdentity
 }
 
 // loadStatements reads, in one query, the statements of the attestations
@@ -205,6 +215,10 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *vouch.Qu
 		}
 	} else if len(it.Releases) > 0 && !slices.ContainsFunc(it.Releases, func(rr vouch.ReleaseRef) bool { return req.Include.Shows(rr.Status) }) {
 		return nil, false, nil
+	}
+	if e.Attestation != nil && e.Attestation.Bundle != nil {
+		it.Identities = qc.identities[row.Index]
+		it.Erased = it.Identities == nil
 	}
 	if e.Attestation != nil && req.NeedsBody(e.Attestation.PredicateType) {
 		st, erased, err := qc.r.statement(ctx, row.Index, e.Attestation)

@@ -24,6 +24,7 @@ import (
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/logcore"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/translog"
@@ -72,6 +73,9 @@ type Config struct {
 	// lost or replaced database cannot fork the log. Servers always set
 	// it; tests of the core alone may leave it out.
 	Guard *translog.Guard
+	// Sigstore are the trusted roots keyless Sigstore bundles are
+	// verified against (none: keyless bundles are refused).
+	Sigstore *sigstore.Roots
 }
 
 // Registry is a running registry core.
@@ -192,6 +196,8 @@ type Receipt = vouch.Receipt
 type pending struct {
 	e   *record.Entry
 	off []store.OffLog
+	// keyless is a keyless attestation's off-log data.
+	keyless *store.Keyless
 }
 
 // UnavailableError reports a failure of the registry, not of the request.
@@ -201,6 +207,11 @@ type UnavailableError = vouch.UnavailableError
 // machine and returns once it is durably stored. The error is a
 // *state.Refusal if the state machine refused it.
 func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffLog) (Receipt, error) {
+	return r.append(ctx, &pending{e: e, off: off})
+}
+
+func (r *Registry) append(ctx context.Context, p *pending) (Receipt, error) {
+	e := p.e
 	if r.closed.Load() {
 		return Receipt{}, &UnavailableError{Err: ErrClosed}
 	}
@@ -222,7 +233,7 @@ func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffL
 	if err := r.checkContent(ctx, e); err != nil {
 		return Receipt{}, err
 	}
-	a, err := r.lc.Append(ctx, &pending{e: e, off: off})
+	a, err := r.lc.Append(ctx, p)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -289,7 +300,9 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 		if err != nil {
 			return nil, err
 		}
-		if err := b.Append(i, entryRow(p.e, leaf, idx, changes), kvs, p.off); err != nil {
+		row := entryRow(p.e, leaf, idx, changes)
+		row.Keyless = p.keyless
+		if err := b.Append(i, row, kvs, p.off); err != nil {
 			return nil, err
 		}
 		if p.e.Record != nil && p.e.Record.Type == record.TypeBanish {

@@ -64,8 +64,10 @@ type Document struct {
 	// signed with a key (KeyHint then names it).
 	Certificate *x509.Certificate
 	KeyHint     string
-	// Sig is the signature.
-	Sig []byte
+	// Sig is the signature, and SigKeyID the keyid label of a DSSE
+	// envelope's signature.
+	Sig      []byte
+	SigKeyID string
 	// PayloadType and Payload are a DSSE envelope's; for a message
 	// signature, Digest and DigestAlg ("sha256", "sha384" or "sha512")
 	// name the signed artifact.
@@ -165,6 +167,7 @@ func Parse(doc []byte) (*Document, error) {
 			return nil, formatf("Sigstore bundle: a bundle's DSSE envelope has exactly one signature, this one %d", len(env.GetSignatures()))
 		}
 		d.Content, d.PayloadType, d.Payload, d.Sig = record.BundleDSSE, env.GetPayloadType(), env.GetPayload(), env.GetSignatures()[0].GetSig()
+		d.SigKeyID = env.GetSignatures()[0].GetKeyid()
 		if d.PayloadType != record.InTotoPayloadType {
 			return nil, formatf("Sigstore bundle: its DSSE payload type is %q, not an in-toto statement (%s)", d.PayloadType, record.InTotoPayloadType)
 		}

@@ -40,6 +40,7 @@ type serveFlags struct {
 	newLog       bool
 	maxInflight  int64
 	maxConns     int
+	trustedRoots []string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -81,6 +82,7 @@ integrates and signs checkpoints. See docs/operating.md.`,
 	fl.Int64Var(&f.maxInflight, "max-inflight-memory", 512<<20, "memory that request bodies being checked may hold together, in bytes; more requests wait briefly, then get 503 with Retry-After")
 	fl.IntVar(&f.maxConns, "max-connections", 4096, "most open client connections; more wait to be accepted")
 	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
+	fl.StringArrayVar(&f.trustedRoots, "sigstore-trusted-root", nil, "a Sigstore trusted_root.json to verify keyless bundles against (repeatable; a file may hold several, one per line); without one, keyless bundles are refused")
 	return cmd
 }
 
@@ -95,6 +97,10 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	}
 	if f.newLog && f.origin == "" {
 		return errors.New("--new-log needs --origin with the new log's origin")
+	}
+	roots, err := loadTrustedRoots(f.trustedRoots)
+	if err != nil {
+		return err
 	}
 	dir, err := datadir.Open(f.data, datadir.Options{Origin: f.origin, OperatorKeyFile: f.operatorKey, NewLog: f.newLog})
 	if err != nil {
@@ -126,6 +132,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		Store: st, LogSigner: dir.LogSigner, LogVKey: dir.LogVKey, Logger: logger,
 		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: content.NewClient(f.fetchPrivate),
 		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest, Guard: guard,
+		Sigstore: roots,
 	})
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/server"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store/sqlstore"
 	"github.com/vouchdev/vouch/translog"
@@ -48,6 +49,8 @@ type Options struct {
 	// DB and Blobs, if set, are the database and blob store URLs to use
 	// (for several registries sharing them).
 	DB, Blobs string
+	// Sigstore are the trusted roots keyless bundles are verified against.
+	Sigstore *sigstore.Roots
 }
 
 // Env is a running test registry.
@@ -109,7 +112,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, LogVKey: d.LogVKey, Logger: o.Logger, Now: o.Now, Guard: guard,
 		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
-		Fetcher: content.NewClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond})
+		Fetcher: content.NewClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond, Sigstore: o.Sigstore})
 	if err != nil {
 		t.Fatal(err)
 	}
