@@ -34,6 +34,7 @@ import (
 
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -53,6 +54,9 @@ type Options struct {
 	// proof is built from under LogURL/log/tile/. Empty means the
 	// registry's URL; a mirror or CDN of the registry's /log/ will do.
 	LogURL string
+	// Sigstore are the trusted roots keyless attestations are verified
+	// against (nil: they are read, but not Verified).
+	Sigstore *sigstore.Roots
 }
 
 // Client talks to one registry.
@@ -64,6 +68,7 @@ type Client struct {
 	log     *translog.Verifier
 	trust   *TrustStore
 	ua      string
+	roots   *sigstore.Roots
 	tiles   *tileCache
 }
 
@@ -105,7 +110,7 @@ func New(baseURL string, o Options) (*Client, error) {
 	if ua == "" {
 		ua = "vouch-client"
 	}
-	return &Client{base: u, logBase: lu, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua, tiles: newTileCache()}, nil
+	return &Client{base: u, logBase: lu, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua, tiles: newTileCache(), roots: o.Sigstore}, nil
 }
 
 func parseBase(s string) (*url.URL, error) {
