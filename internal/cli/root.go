@@ -28,10 +28,16 @@ type globals struct {
 	registry string
 	logURL   string
 	keyFiles []string
-	logKey   string
-	json     bool
-	out      io.Writer
-	errOut   io.Writer
+	// passwordFile holds the password of encrypted --key files (else
+	// COSIGN_PASSWORD).
+	passwordFile string
+	// trustedRoots are Sigstore trusted roots the client verifies keyless
+	// bundles against (vouch verify, vouch audit).
+	trustedRoots []string
+	logKey       string
+	json         bool
+	out          io.Writer
+	errOut       io.Writer
 }
 
 // Main runs the CLI with args and returns the exit status.
@@ -85,7 +91,8 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.registry, "registry", envOr("VOUCH_REGISTRY", DefaultRegistry), "registry URL (env VOUCH_REGISTRY)")
 	pf.StringVar(&g.logURL, "log-url", os.Getenv("VOUCH_LOG_URL"), "where the log's tiles are read from to verify, e.g. a mirror or CDN of the registry's /log/ (default: the registry; env VOUCH_LOG_URL)")
-	pf.StringSliceVar(&g.keyFiles, "key", envList("VOUCH_KEY"), "private key file to sign with; repeatable where several signers are allowed (env VOUCH_KEY)")
+	pf.StringSliceVar(&g.keyFiles, "key", envList("VOUCH_KEY"), "private key file to sign with: vouch key generate's, cosign's (encrypted) or OpenSSH's; repeatable where several signers are allowed (env VOUCH_KEY)")
+	pf.StringVar(&g.passwordFile, "password-file", "", "file whose first line is the password of encrypted --key files (default: env COSIGN_PASSWORD)")
 	pf.StringVar(&g.logKey, "log-key", os.Getenv("VOUCH_LOG_KEY"), "the registry's log verifier key, or a file holding it such as <data>/log.vkey (env VOUCH_LOG_KEY)")
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.AddCommand(
@@ -131,7 +138,11 @@ func (g *globals) client() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.New(g.registry, client.Options{LogKey: v, UserAgent: "vouch-cli", LogURL: g.logURL})
+	roots, err := loadTrustedRoots(g.trustedRoots)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(g.registry, client.Options{LogKey: v, UserAgent: "vouch-cli", LogURL: g.logURL, Sigstore: roots})
 }
 
 // signers loads the --key files; at least one is required.
@@ -141,13 +152,32 @@ func (g *globals) signers() ([]*keys.PrivateKey, error) {
 	}
 	var out []*keys.PrivateKey
 	for _, f := range g.keyFiles {
-		k, err := keys.LoadPrivate(f)
+		k, err := g.loadKey(f, "--key")
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// loadKey reads a private key file given to flag, in any format package
+// keys reads; a file of another kind gets an error saying what it is.
+func (g *globals) loadKey(path, flag string) (*keys.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := keys.ParsePrivate(b, keys.PasswordFrom(g.passwordFile))
+	if err != nil {
+		switch got := sniffFile(b); got {
+		case kindPrivateKey, kindCosignKey, kindSSHKey:
+			return nil, fmt.Errorf("%s: %v", path, err)
+		default:
+			return nil, kindError(path, flag, got, kindPrivateKey, kindCosignKey, kindSSHKey)
+		}
+	}
+	return k, nil
 }
 
 // signedClient loads the --key signers and a verifying client.
