@@ -4,17 +4,22 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha512"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/audit"
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/internal/sigstoretest"
 	"github.com/vouchdev/vouch/internal/testreg"
 	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/policy"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/sigstore"
@@ -204,4 +209,210 @@ func itoa(i uint64) string { return strings.TrimSpace(string(mustJSON(i))) }
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// TestKeylessVerifyAndAudit verifies a release by its keyless statements:
+// the client checks each bundle against its own trusted root (and counts
+// it unverified without one), a policy requires provenance from the CI
+// identity, and the auditor re-verifies every bundle.
+func TestKeylessVerifyAndAudit(t *testing.T) {
+	k := newKeylessEnv(t, testreg.Options{})
+	ctx := context.Background()
+	s512 := sha512.Sum512(k.content)
+	// npm-style provenance (sha512 subject) from the release workflow, a
+	// signature over the tarball from a maintainer, and provenance from a
+	// fork's workflow.
+	fork := sigstoretest.GitHubWorkflow("mallory/widget", ".github/workflows/release.yml", "refs/tags/v1.0.0")
+	for _, doc := range [][]byte{
+		k.ca.DSSE(releaseCI, sigstoretest.Statement(predicate.SLSAProvenanceV1, slsa, "sha512:"+hex.EncodeToString(s512[:])), sigstoretest.Options{}),
+		k.ca.MessageSignature(sigstoretest.Email("https://accounts.example.com", "maintainer@example.com"), k.content, sigstoretest.Options{Version: "0.2"}),
+		k.ca.DSSE(fork, sigstoretest.Statement(predicate.SLSAProvenanceV1, slsa, k.digest), sigstoretest.Options{}),
+	} {
+		if _, err := k.submit(doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pol, err := policy.Load("../../docs/policies/keyless-provenance.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without a trusted root the client reads the identities but verifies nothing.
+	ev, err := k.env.Client().Gather(ctx, k.pkg, "1.0.0", client.At{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Attestations) != 3 || ev.Attestations[0].Verified || len(ev.Attestations[0].Identities) != 1 {
+		t.Fatalf("evidence without a root: %+v", ev.Attestations)
+	}
+	if v := pol.Evaluate(&policy.Input{Evidence: ev}); v.Pass {
+		t.Fatalf("policy passed on unverified bundles: %+v", v)
+	}
+	// With the root, the release workflow's provenance satisfies the policy.
+	c, err := client.New(k.env.URL, client.Options{LogKey: k.env.Verifier, Home: t.TempDir(), Sigstore: k.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err = c.Gather(ctx, k.pkg, "1.0.0", client.At{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range ev.Attestations {
+		if !a.Verified || !a.Keyless {
+			t.Fatalf("attestation %d not verified with the root", a.Index)
+		}
+	}
+	if v := pol.Evaluate(&policy.Input{Evidence: ev}); !v.Pass {
+		t.Fatalf("policy: %+v", v.Results)
+	}
+	if ev.Attestations[1].PredicateType != sigstore.SignaturePredicateType || ev.Attestations[1].Identities[0].Subject != "maintainer@example.com" {
+		t.Fatalf("message signature: %+v", ev.Attestations[1])
+	}
+	// A client trusting another Sigstore instance does not count them.
+	otherRoot, _ := sigstore.NewRoot("other", sigstoretest.New(t).TrustedRoot(sigstoretest.RootOptions{}))
+	c2, _ := client.New(k.env.URL, client.Options{LogKey: k.env.Verifier, Home: t.TempDir(), Sigstore: sigstore.NewRoots(otherRoot)})
+	if ev, err = c2.Gather(ctx, k.pkg, "1.0.0", client.At{}); err != nil || ev.Attestations[0].Verified {
+		t.Fatalf("evidence with another root: %v", err)
+	}
+	// The auditor replays the log and re-verifies every bundle it can.
+	for _, c := range []struct {
+		roots               *sigstore.Roots
+		verified, unchecked int
+	}{{k.roots, 3, 0}, {nil, 0, 3}, {sigstore.NewRoots(otherRoot), 0, 3}} {
+		rep, err := audit.Run(ctx, audit.Options{Client: k.env.Client(), LogURL: k.env.URL, Compare: true, Sigstore: c.roots}, k.env.Verifier)
+		if err != nil || !rep.OK() || rep.Bundles != c.verified || rep.BundlesUnchecked != c.unchecked || rep.Statements != 3 {
+			t.Fatalf("audit: %+v %v", rep, err)
+		}
+	}
+	// A bundle altered in the database is caught by the auditor.
+	if k.env.Backend == "sqlite" {
+		k.env.Stop()
+		db, err := sql.Open("sqlite3", filepath.Join(k.env.Dir, "vouch.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`UPDATE keyless SET bundle = CAST(replace(CAST(bundle AS TEXT), '"mediaType"', ' "mediaType"') AS BLOB)`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		env := testreg.Start(t, testreg.Options{Dir: k.env.Dir, SQLite: true, Sigstore: k.roots})
+		rep, err := audit.Run(ctx, audit.Options{Client: env.Client(), LogURL: env.URL, Sigstore: k.roots}, env.Verifier)
+		if err != nil || rep.Violation == nil || !strings.Contains(rep.Violation.Reason, "digest") {
+			t.Fatalf("audit of an altered bundle: %+v %v", rep, err)
+		}
+	}
+}
+
+// TestKeylessErasureLeavesNoTrace erases a keyless signer by issuer and
+// subject, and another keyless attestation by index: no byte of either
+// identity is left in the database files, the log is unchanged, every
+// proof verifies, and reads say what was erased.
+func TestKeylessErasureLeavesNoTrace(t *testing.T) {
+	k := newKeylessEnv(t, testreg.Options{})
+	ctx := context.Background()
+	person := sigstoretest.Email("https://accounts.example.com", "zebulon.keyless7731@example.org")
+	ci := sigstoretest.GitHubWorkflow("quux-labs-4471/widget", ".github/workflows/release.yml", "refs/tags/v1.0.0")
+	secrets := []string{person.Subject, "quux-labs-4471", "statement-secret-6120"}
+	personal := k.ca.DSSE(person, sigstoretest.Statement(predicate.Approval, map[string]any{"decision": "approved", "scope": "qa", "comment": secrets[2]}, k.digest), sigstoretest.Options{})
+	for _, doc := range [][]byte{personal, k.ca.MessageSignature(person, k.content, sigstoretest.Options{})} {
+		if _, err := k.submit(doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ciRC, err := k.submit(k.ca.DSSE(ci, sigstoretest.Statement(predicate.SLSAProvenanceV1, slsa, k.digest), sigstoretest.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := k.submit(k.ca.DSSE(releaseCI, sigstoretest.Statement(predicate.SLSAProvenanceV1, slsa, k.digest), sigstoretest.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk := func() []string {
+		if k.env.Backend == "sqlite" {
+			return grepDir(t, k.env.Dir, secrets...)
+		}
+		return grepPostgres(t, k.env, secrets...)
+	}
+	if found := onDisk(); len(found) < len(secrets) {
+		t.Fatalf("before erasure, only %v were found: the test would prove nothing", found)
+	}
+	before, _, err := k.c.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaves, err := k.env.Store.Leaves(ctx, 0, before.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leaves {
+		for _, s := range secrets {
+			if bytes.Contains(l, []byte(s)) {
+				t.Fatalf("the log holds %q", s)
+			}
+		}
+	}
+	// Only an operator may erase; a keyless signer is named by issuer and subject.
+	req := &api.AdminRequest{Action: "erase", Keyless: &api.CertIdentity{Issuer: person.Issuer, Subject: person.Subject}}
+	if _, err := k.c.Admin(ctx, req, k.owner); !client.IsCode(err, "not_authorized") {
+		t.Fatalf("erasure by a non-operator: %v", err)
+	}
+	rep, err := k.c.Admin(ctx, req, k.env.Operator)
+	if err != nil || rep.Statements != 2 || rep.Bundles != 2 {
+		t.Fatalf("erase keyless: %+v %v", rep, err)
+	}
+	if _, err := k.c.Admin(ctx, &api.AdminRequest{Action: "erase", Keyless: &api.CertIdentity{Issuer: person.Issuer, Subject: "nobody@example.org"}}, k.env.Operator); !client.IsCode(err, "not_found") {
+		t.Fatalf("erase an unknown keyless signer: %v", err)
+	}
+	idx := ciRC.Index
+	if _, err := k.c.Admin(ctx, &api.AdminRequest{Action: "erase", Attestation: &idx}, k.env.Operator); err != nil {
+		t.Fatal(err)
+	}
+	if found := onDisk(); len(found) > 0 {
+		t.Fatalf("erased data is still stored: %v", found)
+	}
+	// The log is untouched, and every entry is still proven.
+	after, err := k.env.Store.Leaves(ctx, 0, before.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range leaves {
+		if !bytes.Equal(leaves[i], after[i]) {
+			t.Fatalf("entry %d changed", i)
+		}
+	}
+	cp, _, err := k.c.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(0); i < cp.Size; i++ {
+		if _, err := k.c.EntryIn(ctx, i, cp); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	// Reads say what was erased.
+	c, _ := client.New(k.env.URL, client.Options{LogKey: k.env.Verifier, Home: t.TempDir(), Sigstore: k.roots})
+	ev, err := c.Gather(ctx, k.pkg, "1.0.0", client.At{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range ev.Attestations {
+		gone := a.Index != kept.Index
+		if a.Erased != gone || gone && (a.Identities != nil || a.Bundle != nil || a.Statement != nil) || !gone && !a.Verified {
+			t.Fatalf("attestation %d after erasure: %+v", a.Index, a)
+		}
+	}
+	qr, _, err := k.c.Query(ctx, &client.QueryParams{Subject: k.digest, Kind: "attestation", Limit: 100})
+	if err != nil || len(qr.Items) != 4 {
+		t.Fatalf("query after erasure: %+v %v", qr, err)
+	}
+	for _, it := range qr.Items {
+		if gone := it.Index != kept.Index; !it.Keyless || it.Erased != gone || gone != (len(it.Identities) == 0) {
+			t.Fatalf("query item %d after erasure: %+v", it.Index, it)
+		}
+	}
+	if qr, _, err := k.c.Query(ctx, &client.QueryParams{Identity: person.Subject}); err != nil || len(qr.Items) != 0 {
+		t.Fatalf("query by an erased identity: %+v %v", qr, err)
+	}
+	rep2, err := audit.Run(ctx, audit.Options{Client: k.env.Client(), LogURL: k.env.URL, Compare: true, Sigstore: k.roots}, k.env.Verifier)
+	if err != nil || !rep2.OK() || rep2.Erased != 3 || rep2.Bundles != 1 {
+		t.Fatalf("audit after erasure: %+v %v", rep2, err)
+	}
 }
