@@ -3,11 +3,16 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha512"
+	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,6 +106,31 @@ func TestKeylessBundles(t *testing.T) {
 	pep := sigstoretest.PEP740(t, k.ca.DSSE(dev, sigstoretest.Statement("https://docs.pypi.org/attestations/publish/v1", map[string]any{}, k.digest), sigstoretest.Options{}))
 	if _, err := k.submit(pep); err != nil {
 		t.Fatalf("PEP 740: %v", err)
+	}
+
+	// A bundle signed with a registered key is an envelope like any other;
+	// its key hint names the key. A message signature made with a key is
+	// refused, saying why.
+	k256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkcs8, _ := x509.MarshalPKCS8PrivateKey(k256)
+	kp, err := keys.ParsePrivatePEM(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.env.Must(&record.Record{Type: record.TypeIdentity, PublicKey: kp.Public().Base64()}, kp)
+	keyed := sigstoretest.Statement(predicate.Approval, map[string]any{"decision": "approved", "scope": "qa"}, k.digest)
+	keyRC, err := k.submit(sigstoretest.KeyDSSE(t, k256, keyed, false))
+	if err != nil {
+		t.Fatalf("key-signed bundle: %v", err)
+	}
+	if qr, _, err := k.c.Query(ctx, &client.QueryParams{Signer: kp.ID()}); err != nil || len(qr.Items) != 2 || qr.Items[0].Index != keyRC.Index || qr.Items[0].Keyless {
+		t.Fatalf("key-signed bundle's attestation: %+v %v", qr, err)
+	}
+	if _, err := k.submit(sigstoretest.KeyDSSE(t, k256, keyed, true)); !client.IsCode(err, "malformed") || !strings.Contains(err.Error(), "message signature made with a key") {
+		t.Fatalf("key-signed message signature: %v", err)
 	}
 
 	// Refusals name the check that failed.

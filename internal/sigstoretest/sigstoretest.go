@@ -415,3 +415,49 @@ func Statement(predicateType string, predicate any, digests ...string) []byte {
 	b, _ := json.Marshal(map[string]any{"_type": "https://in-toto.io/Statement/v1", "subject": subj, "predicateType": predicateType, "predicate": predicate})
 	return b
 }
+
+// KeyDSSE signs a statement with a key (no certificate, no log entry), in a
+// version 0.3 bundle whose key hint is the base64 SHA-256 of the key's DER
+// encoding, as cosign and sigstore-go write it. With messageSignature, it
+// signs the statement's bytes as an artifact instead.
+func KeyDSSE(t testing.TB, key crypto.Signer, statement []byte, messageSignature bool) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint := sha256.Sum256(der)
+	pb := &protobundle.Bundle{MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: &protobundle.VerificationMaterial{Content: &protobundle.VerificationMaterial_PublicKey{
+			PublicKey: &protocommon.PublicKeyIdentifier{Hint: base64.StdEncoding.EncodeToString(hint[:])}}}}
+	if messageSignature {
+		d := sha256.Sum256(statement)
+		sig, err := key.Sign(rand.Reader, d[:], crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: d[:]}, Signature: sig}}
+	} else {
+		sv, err := signature.LoadSigner(key, crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, err := dsse.NewEnvelopeSigner(&sigdsse.SignerAdapter{SignatureSigner: sv, Pub: key.Public()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := es.SignPayload(context.Background(), "application/vnd.in-toto+json", statement)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, _ := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
+		pb.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{Payload: statement, PayloadType: env.PayloadType,
+			Signatures: []*protodsse.Signature{{Sig: sig}}}}
+	}
+	b, err := protojson.Marshal(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
