@@ -34,6 +34,7 @@ func ReleaseView(ctx context.Context, r ReleaseReads, rel *state.Release, p *sta
 		return out
 	}
 	out.Digest, out.Size, out.MediaType, out.URL, out.Index = rel.Digest, rel.Size, rel.MediaType, rel.URL, rel.Index
+	out.Digests = rel.Digests
 	if !rel.PublishedAt.IsZero() {
 		t := rel.PublishedAt
 		out.PublishedAt = &t

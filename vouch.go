@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/record"
@@ -49,6 +50,17 @@ type Filter struct {
 	Since, Until time.Time
 	// From and To select indexes [From, To) (To = 0: no upper bound).
 	From, To uint64
+	// Identity selects keyless attestations by their signer (nil: any).
+	Identity *IdentityFilter
+}
+
+// IdentityFilter selects keyless attestations by the identity their
+// certificate names: Issuer exactly (empty: any issuer), Subject exactly,
+// or with Pattern, where "*" stands for any run of characters.
+type IdentityFilter struct {
+	Issuer  string
+	Subject string
+	Pattern bool
 }
 
 // QueryRequest is one page of the query over every entry.
@@ -102,6 +114,8 @@ type QueryItem struct {
 	Predicate map[string]any
 	Fields    map[string]any
 	Erased    bool
+	// Identities are a keyless attestation's signers (nil once erased).
+	Identities []api.CertIdentity
 }
 
 // Vars returns the CEL variables of an item (see query.Vars).
@@ -114,7 +128,7 @@ func (it *QueryItem) Vars() map[string]any {
 		"index": int64(it.Index), "time": it.Time, "kind": it.Kind, "type": it.Type,
 		"package": it.Package, "version": it.Version, "signers": it.Signers(), "subjects": it.Subjects(),
 		"predicateType": it.PredicateType, "states": states, "predicate": map[string]any{}, "fields": map[string]any{},
-		"erased": it.Erased,
+		"erased": it.Erased, "identities": it.identityVars(),
 	}
 	if it.Predicate != nil {
 		v["predicate"] = it.Predicate
@@ -123,6 +137,16 @@ func (it *QueryItem) Vars() map[string]any {
 		v["fields"] = it.Fields
 	}
 	return v
+}
+
+// identityVars returns the keyless signers as CEL sees them: a list of
+// maps (issuer, subject, and the certificate's extensions).
+func (it *QueryItem) identityVars() []map[string]string {
+	out := make([]map[string]string, len(it.Identities))
+	for i := range it.Identities {
+		out[i] = it.Identities[i].Vars()
+	}
+	return out
 }
 
 // Signers returns the key IDs that signed the entry.

@@ -48,6 +48,11 @@ type Release struct {
 	Digest  string `json:"digest,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	// Visible for staged, published and yanked releases.
+	//
+	// Digests are the content's sha384 and sha512 digests, recorded by the
+	// registry with the release (absent for releases logged before it did,
+	// and for linked content not fetched yet).
+	Digests     []string    `json:"digests,omitempty"`
 	Size        int64       `json:"size,omitempty"`
 	MediaType   string      `json:"mediaType,omitempty"`
 	URL         string      `json:"url,omitempty"`
@@ -247,16 +252,45 @@ type Profile struct {
 	URL   string `json:"url,omitempty"`
 }
 
+// CertIdentity is the signer of a keyless attestation, as its certificate
+// names it: the OIDC issuer, the subject (an email address, or a CI
+// workflow's URI), and the certificate's Fulcio extensions under their
+// Fulcio names (sourceRepositoryURI, sourceRepositoryRef,
+// sourceRepositoryDigest, buildConfigURI, runnerEnvironment...). It is
+// personal data: it is kept off the log, with the bundle, and erased with
+// it.
+type CertIdentity struct {
+	Issuer     string            `json:"issuer"`
+	Subject    string            `json:"subject"`
+	Extensions map[string]string `json:"extensions,omitempty"`
+}
+
+// Vars returns the identity as a flat map, as CEL expressions see it:
+// issuer, subject, and every extension.
+func (c *CertIdentity) Vars() map[string]string {
+	m := make(map[string]string, len(c.Extensions)+2)
+	for k, v := range c.Extensions {
+		m[k] = v
+	}
+	m["issuer"], m["subject"] = c.Issuer, c.Subject
+	return m
+}
+
 // AdminPayloadType is the DSSE payload type of an operator's signed request
 // to POST /api/v1/admin.
 const AdminPayloadType = "application/vnd.vouch.admin+json"
 
 // AdminRequest is the payload of an operator's signed request. Actions:
-// "erase" with Identity (a key ID) or Attestation (a log index).
+// "erase" with Identity (a key ID), Attestation (a log index) or Keyless
+// (a certificate identity).
 type AdminRequest struct {
 	Action      string  `json:"action"`
 	Identity    string  `json:"identity,omitempty"`
 	Attestation *uint64 `json:"attestation,omitempty"`
+	// Keyless names a keyless signer by issuer and subject (exactly):
+	// "erase" removes the bundles, identities and statements of every
+	// keyless attestation its certificate names.
+	Keyless *CertIdentity `json:"keyless,omitempty"`
 	// Time is when the request was made (RFC 3339); the registry refuses
 	// requests more than ten minutes off its clock.
 	Time string `json:"time"`
@@ -270,6 +304,8 @@ type EraseResponse struct {
 	Profiles   int `json:"profiles"`
 	Notes      int `json:"notes"`
 	Statements int `json:"statements"`
+	// Bundles counts keyless attestations' bundles and identities.
+	Bundles int `json:"bundles,omitempty"`
 }
 
 // QueryItem is one entry in the answer to GET /api/v1/query.
@@ -291,6 +327,10 @@ type QueryItem struct {
 	Record        json.RawMessage `json:"record,omitempty"`
 	// ImportedFrom is set for an entry imported from another registry.
 	ImportedFrom *ImportedFrom `json:"importedFrom,omitempty"`
+	// Identities are a keyless attestation's signers, as its certificate
+	// names them (absent once erased); Keyless says it is one.
+	Identities []CertIdentity `json:"identities,omitempty"`
+	Keyless    bool           `json:"keyless,omitempty"`
 }
 
 // ReleaseState is a release an entry is about, with its state at the
@@ -325,6 +365,12 @@ type Attestation struct {
 	Erased        bool            `json:"erased"`
 	Statement     json.RawMessage `json:"statement,omitempty"`
 	Envelope      json.RawMessage `json:"envelope,omitempty"`
+	// For a keyless attestation: the bundle (or PEP 740 attestation)
+	// exactly as submitted, its signer's identity, and the log's
+	// reference to it (digest, media type, signature, trusted root).
+	Bundle     []byte          `json:"bundle,omitempty"`
+	Identities []CertIdentity  `json:"identities,omitempty"`
+	BundleRef  json.RawMessage `json:"bundleRef,omitempty"`
 }
 
 // Statements answers GET /api/v1/statements: the statements of the
@@ -338,7 +384,10 @@ type Statements struct {
 type StatementBody struct {
 	Index     uint64 `json:"index"`
 	Statement []byte `json:"statement,omitempty"`
-	Erased    bool   `json:"erased,omitempty"`
+	// Bundle is a keyless attestation's bundle (or PEP 740 attestation),
+	// as submitted; its statement is the bundle's.
+	Bundle []byte `json:"bundle,omitempty"`
+	Erased bool   `json:"erased,omitempty"`
 }
 
 // Status answers GET /api/v1/status: what this server is doing, for

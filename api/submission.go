@@ -66,8 +66,18 @@ type body struct {
 func ParseSubmission(raw []byte, maxAttestation int64) (*Submission, error) {
 	var w body
 	if err := record.UnmarshalStrict(raw, &w); err != nil {
-		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: "submission: " + err.Error() +
-			" (send a DSSE envelope, or {\"envelope\": ..., \"note\": ..., \"profile\": ..., \"salt\": ...})"}
+		msg := "submission: " + err.Error()
+		switch kind := Sniff(raw); kind {
+		case KindStatement:
+			msg += "; this is " + kind + ": sign it into a DSSE envelope first (vouch attest NAME@VERSION --predicate-type ... --predicate FILE)"
+		case KindTrustedRoot:
+			msg += "; this is " + kind + ": a registry's operator configures those (vouch serve --sigstore-trusted-root FILE)"
+		case KindProvenance:
+			msg += "; this is " + kind + ": give it to vouch attest --predicate"
+		default:
+			msg += " (send a DSSE envelope, a Sigstore bundle, a PEP 740 attestation, or {\"envelope\": ..., \"note\": ..., \"profile\": ..., \"salt\": ...})"
+		}
+		return nil, &state.Refusal{Code: state.CodeMalformed, Msg: msg}
 	}
 	if w.Import != nil {
 		if w.Envelope != nil || w.PayloadType != "" || w.Payload != "" || w.Signatures != nil || w.Note != nil || w.Profile != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/vouchdev/vouch/internal/atomicfile"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -53,6 +54,12 @@ type Options struct {
 	Progress func(done, total uint64)
 	// HTTPClient fetches bundles (default: http.DefaultClient).
 	HTTPClient *http.Client
+	// Sigstore are the trusted roots keyless attestations' bundles are
+	// verified against (package sigstore). A bundle the log says was
+	// verified against one of them must verify; others are counted as
+	// unchecked. Without roots, every bundle is only matched against the
+	// log (its digest, signature and statement).
+	Sigstore *sigstore.Roots
 }
 
 // Violation is an entry the state machine refuses: the log contains
@@ -74,9 +81,15 @@ type Report struct {
 	// Statements is the number of attestations whose statement was fetched
 	// and whose signatures were checked; Erased those whose statement was
 	// erased (their signatures can no longer be checked).
-	Statements int           `json:"statements"`
-	Erased     int           `json:"erased"`
-	Elapsed    time.Duration `json:"elapsedNanos"`
+	Statements int `json:"statements"`
+	Erased     int `json:"erased"`
+	// Bundles is the number of keyless attestations whose bundle verified
+	// against one of the auditor's trusted roots; BundlesUnchecked those
+	// whose bundle matched the log but was not verified (no root of the
+	// auditor's issued its certificate). They are among Statements.
+	Bundles          int           `json:"bundles"`
+	BundlesUnchecked int           `json:"bundlesUnchecked"`
+	Elapsed          time.Duration `json:"elapsedNanos"`
 	// Rate is entries replayed per second in this run.
 	Rate float64 `json:"entriesPerSecond"`
 }
@@ -103,8 +116,11 @@ type auditor struct {
 	keys     *state.KeyCache // parsed keys of registered identities, for parallel verification
 	lastTime time.Time
 	// statements and erased count attestations checked with and without
-	// their statement.
+	// their statement; bundles and unchecked keyless ones verified against
+	// a trusted root or not.
 	statements, erased int
+	bundles, unchecked int
+	bundleMu           sync.Mutex
 }
 
 // Run audits the log up to its latest checkpoint.
@@ -152,6 +168,7 @@ func Run(ctx context.Context, o Options, v *translog.Verifier) (*Report, error) 
 	}
 	rep.Packages = len(a.mem.Packages)
 	rep.Statements, rep.Erased = a.statements, a.erased
+	rep.Bundles, rep.BundlesUnchecked = a.bundles, a.unchecked
 	if o.Compare {
 		if rep.Mismatches, err = a.compare(ctx, cp); err != nil {
 			return nil, err
@@ -261,10 +278,15 @@ func (a *auditor) replay(ctx context.Context, from, to uint64) (*Violation, erro
 				return nil, err
 			}
 			if err := b.bad[i]; err != nil {
-				return &Violation{Index: idx, Code: "malformed", Reason: err.Error()}, nil
+				code := "malformed"
+				var ce *sigstore.CheckError
+				if errors.As(err, &ce) {
+					code = "bundle_" + ce.Check
+				}
+				return &Violation{Index: idx, Code: code, Reason: err.Error()}, nil
 			}
 			if in := e.Unwrap(); in.Attestation != nil {
-				if in.Envelope != nil {
+				if in.Envelope != nil || in.Bundle != nil {
 					a.statements++
 				} else {
 					a.erased++
@@ -399,11 +421,47 @@ func (a *auditor) attachStatements(ctx context.Context, b *bundle) error {
 		if e.Attestation == nil {
 			continue
 		}
+		if e.Attestation.Bundle != nil {
+			if err := a.checkBundle(e, &s); err != nil {
+				b.bad[i] = err
+			}
+			continue
+		}
 		if err := e.AttachBody(s.Statement); err != nil {
 			b.bad[i] = fmt.Errorf("the statement served for attestation %d does not match the log: %w", s.Index, err)
 		}
 	}
 	return nil
+}
+
+// checkBundle checks a keyless attestation's bundle against the log, and
+// verifies it if the auditor trusts the root the log says it was verified
+// against (or another root that issued its certificate).
+func (a *auditor) checkBundle(e *record.Entry, s *vapi.StatementBody) error {
+	if s.Bundle == nil {
+		return fmt.Errorf("the registry served the statement of keyless attestation %d without its bundle", s.Index)
+	}
+	if stmt := s.Statement; stmt != nil && record.Digest(stmt) != e.Attestation.PayloadDigest {
+		return fmt.Errorf("the statement served for attestation %d does not match the log", s.Index)
+	}
+	_, err := sigstore.CheckEntry(e, s.Bundle, a.o.Sigstore)
+	var ce *sigstore.CheckError
+	switch {
+	case err == nil && a.o.Sigstore != nil:
+		a.bundleMu.Lock()
+		a.bundles++
+		a.bundleMu.Unlock()
+		return nil
+	case err == nil, errors.As(err, &ce) && a.o.Sigstore.Find(e.Attestation.Bundle.TrustedRoot) == nil && ce.Check == sigstore.CheckChain:
+		// Matched against the log; no root of ours issued its certificate.
+		a.bundleMu.Lock()
+		a.unchecked++
+		a.bundleMu.Unlock()
+		return nil
+	case ce != nil:
+		return fmt.Errorf("keyless attestation %d: %w", s.Index, err)
+	}
+	return fmt.Errorf("the bundle served for keyless attestation %d does not match the log: %w", s.Index, err)
 }
 
 func (a *auditor) cachedKey(id string) (*keys.PublicKey, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -24,12 +25,15 @@ import (
 // docs/api.md); empty fields do not filter.
 type QueryParams struct {
 	Package, Version, Subject, Signer, PredicateType, Kind, Type, State string
-	Where, Order, Cursor                                                string
-	Since, Until                                                        time.Time
-	From, To                                                            uint64
-	Limit                                                               int
-	Predicate                                                           bool
-	At                                                                  At
+	// Identity selects keyless attestations by signer: "SUBJECT" or
+	// "ISSUER SUBJECT", "*" matching any run of characters.
+	Identity             string
+	Where, Order, Cursor string
+	Since, Until         time.Time
+	From, To             uint64
+	Limit                int
+	Predicate            bool
+	At                   At
 }
 
 func (p *QueryParams) values() url.Values {
@@ -43,6 +47,7 @@ func (p *QueryParams) values() url.Values {
 	set("version", p.Version)
 	set("subject", p.Subject)
 	set("signer", p.Signer)
+	set("identity", p.Identity)
 	set("predicateType", p.PredicateType)
 	set("kind", p.Kind)
 	set("type", p.Type)
@@ -118,8 +123,17 @@ type Attestation struct {
 	Predicate map[string]any
 	Erased    bool
 	// Verified: the statement has the digest the log holds and every
-	// signature verifies with its signer's registered key.
+	// signature verifies with its signer's registered key; for a keyless
+	// attestation, the bundle verifies against one of the client's
+	// Sigstore trusted roots (Options.Sigstore).
 	Verified bool
+	// Keyless says the attestation came as a Sigstore bundle signed with a
+	// short-lived certificate; Identities are the signers its certificate
+	// names (read from the bundle, whose digest the log holds), and
+	// Bundle the bundle. All three are absent once erased.
+	Keyless    bool
+	Identities []api.CertIdentity
+	Bundle     []byte
 }
 
 // Attestation fetches the attestation at index, proves its entry included
@@ -145,9 +159,12 @@ func (c *Client) Attestation(ctx context.Context, index uint64, cp *translog.Che
 		return nil, fmt.Errorf("entry %d is not an attestation", index)
 	}
 	out := &Attestation{Index: index, Time: e.Time, PredicateType: e.Attestation.PredicateType, Subjects: e.Attestation.Subjects,
-		Signers: e.Attestation.Signers(), Erased: aj.Erased}
+		Signers: e.Attestation.Signers(), Erased: aj.Erased, Keyless: e.Attestation.Bundle != nil}
 	if aj.Erased {
 		return out, nil
+	}
+	if out.Keyless {
+		return c.keyless(e, &aj, out)
 	}
 	// The signed bytes are the envelope's payload, exactly; the statement
 	// shown beside it in the JSON answer may have been re-encoded on the
@@ -163,6 +180,25 @@ func (c *Client) Attestation(ctx context.Context, index uint64, cp *translog.Che
 		return nil, fmt.Errorf("attestation %d: %w", index, err)
 	}
 	out.Statement, out.Predicate, out.Verified = payload, e.Statement.Predicate(), true
+	return out, nil
+}
+
+// keyless checks a keyless attestation's bundle against the log (its
+// digest, signature and statement), reads its identity, and verifies it
+// against the client's trusted roots, if any. A bundle that does not chain
+// to any of them is not Verified; one that chains to one and fails another
+// check is an error, as is anything that does not match the log.
+func (c *Client) keyless(e *record.Entry, aj *api.Attestation, out *Attestation) (*Attestation, error) {
+	checked, err := sigstore.CheckEntry(e, aj.Bundle, c.roots)
+	var ce *sigstore.CheckError
+	switch {
+	case errors.As(err, &ce) && ce.Check == sigstore.CheckChain:
+	case err != nil:
+		return nil, fmt.Errorf("attestation %d: %w", out.Index, err)
+	}
+	out.Statement, out.Predicate, out.Bundle = e.Payload, e.Statement.Predicate(), aj.Bundle
+	out.Identities = []api.CertIdentity{*checked.Identity}
+	out.Verified = checked.Result != nil
 	return out, nil
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/vouchdev/vouch/cosign"
 	"github.com/vouchdev/vouch/logchain"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/translog"
 	"github.com/vouchdev/vouch/tufclient"
 )
@@ -67,6 +68,9 @@ type Options struct {
 	// continues (the client carries its trust across key rotations), and
 	// the operator keys the log's operator chain may name.
 	Trust *tufclient.Trust
+	// Sigstore are the trusted roots keyless attestations are verified
+	// against (nil: they are read, but not Verified).
+	Sigstore *sigstore.Roots
 }
 
 // Client talks to one registry.
@@ -78,6 +82,7 @@ type Client struct {
 	log     *translog.Verifier
 	trust   *TrustStore
 	ua      string
+	roots   *sigstore.Roots
 	tiles   *tileCache
 	policy  *cosign.Policy
 	// links are the registry's logs, the current last (from Trust), and
@@ -133,7 +138,7 @@ func New(baseURL string, o Options) (*Client, error) {
 		ua = "vouch-client"
 	}
 	c := &Client{base: u, logBase: lu, hc: hc, log: o.LogKey, trust: NewTrustStore(o.Home), ua: ua, tiles: newTileCache(),
-		policy: o.WitnessPolicy}
+		policy: o.WitnessPolicy, roots: o.Sigstore}
 	if t := o.Trust; t != nil && o.LogKey.Key() == t.LogKey.Key() {
 		c.links = t.Links
 		if t.Operators != nil {

@@ -44,6 +44,9 @@ type Submission struct {
 	// Signers name registered keys that made an attestation's signatures,
 	// for envelopes whose signing tool labelled them its own way.
 	Signers []string `json:"-"`
+	// Bundle, instead of Envelope, is a Sigstore bundle or a PEP 740
+	// attestation, sent exactly as it is (the log keeps its digest).
+	Bundle []byte `json:"-"`
 }
 
 // Submit sends an envelope (with its note, if any). With wait, it waits for
@@ -54,9 +57,12 @@ func (c *Client) Submit(ctx context.Context, s *Submission, wait bool) (*Receipt
 	if s.Note != nil || s.Profile != nil {
 		body = s
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return nil, err
+	b := s.Bundle
+	if b == nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
+			return nil, err
+		}
 	}
 	return c.submitBody(ctx, b, s.Signers, wait)
 }

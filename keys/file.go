@@ -48,8 +48,9 @@ func LoadPrivate(path string) (*PrivateKey, error) {
 	return k, nil
 }
 
-// LoadPublic reads a public key file: PEM PKIX, or a private key file whose
-// public half is used.
+// LoadPublic reads a public key file: PEM PKIX (cosign's .pub too), an
+// OpenSSH public key line, or a private key file whose public half is used
+// (an encrypted one only with COSIGN_PASSWORD set).
 func LoadPublic(path string) (*PublicKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -58,9 +59,12 @@ func LoadPublic(path string) (*PublicKey, error) {
 	if p, err := ParsePublicPEM(b); err == nil {
 		return p, nil
 	}
-	k, err := ParsePrivatePEM(b)
+	if p, err := ParseSSHPublic(b); err == nil {
+		return p, nil
+	}
+	k, err := ParsePrivate(b, PasswordFrom(""))
 	if err != nil {
-		return nil, fmt.Errorf("%s: neither a PEM public key nor a PKCS#8 private key", path)
+		return nil, fmt.Errorf("%s: neither a public key nor a private key Vouch reads: %v", path, err)
 	}
 	return k.Public(), nil
 }

@@ -1,7 +1,9 @@
 // Package policy evaluates verification policies: a YAML file of named CEL
 // rules (cel.dev/cel-go) over the verified evidence about a release. "require"
 // rules must hold; "deny" rules must not. Named key sets make "signed by a
-// trusted key" easy to write.
+// trusted key" easy to write, and named identity sets "signed keyless by a
+// trusted identity" (a CI workflow, a person at an OIDC provider):
+// trusted(i, "set").
 //
 // Example:
 //
@@ -25,9 +27,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/interpreter"
 	"go.yaml.in/yaml/v3"
 
@@ -46,10 +52,16 @@ type Rule struct {
 
 // Policy is a parsed, compiled policy.
 type Policy struct {
-	Keys    map[string][]string `yaml:"keys"`
-	Require []*Rule             `yaml:"require"`
-	Deny    []*Rule             `yaml:"deny"`
-	env     *cel.Env
+	Keys map[string][]string `yaml:"keys"`
+	// Identities are named sets of trusted keyless signers. Each is a
+	// list of patterns: issuer and subject (required), and optionally any
+	// certificate extension by its Fulcio name (sourceRepositoryURI,
+	// sourceRepositoryRef...); every field must match, "*" standing for
+	// any run of characters. Rules test them with trusted(i, "name").
+	Identities map[string][]map[string]string `yaml:"identities"`
+	Require    []*Rule                        `yaml:"require"`
+	Deny       []*Rule                        `yaml:"deny"`
+	celEnv     *cel.Env
 }
 
 // Default is the policy used when none is given: the release is published.
@@ -60,7 +72,7 @@ require:
     message: the release must be published (not staged, yanked or removed)
 `
 
-func env() (*cel.Env, error) {
+func (p *Policy) env() (*cel.Env, error) {
 	return cel.NewEnv(
 		cel.Variable("release", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("attestations", cel.ListType(cel.MapType(cel.StringType, cel.DynType))),
@@ -68,7 +80,72 @@ func env() (*cel.Env, error) {
 		cel.Variable("keys", cel.MapType(cel.StringType, cel.ListType(cel.StringType))),
 		cel.Variable("checkpoint", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("now", cel.TimestampType),
+		// trusted(identity, "set") reports whether a keyless signer (an
+		// element of a.identities) matches a pattern of the policy's
+		// identity set.
+		cel.Function("trusted", cel.Overload("trusted_identity_set", []*cel.Type{cel.DynType, cel.StringType}, cel.BoolType,
+			cel.BinaryBinding(p.trusted))),
 	)
+}
+
+// trusted implements the CEL function trusted(identity, set).
+func (p *Policy) trusted(id, set ref.Val) ref.Val {
+	name, ok := set.Value().(string)
+	if !ok {
+		return types.NewErr("trusted: the identity set's name must be a string")
+	}
+	pats, ok := p.Identities[name]
+	if !ok {
+		return types.NewErr("trusted: the policy has no identity set %q", name)
+	}
+	m, ok := id.(traits.Mapper)
+	if !ok {
+		return types.NewErr("trusted: %v is not an identity", id.Type())
+	}
+	field := func(k string) (string, bool) {
+		v, found := m.Find(types.String(k))
+		if !found {
+			return "", false
+		}
+		s, ok := v.Value().(string)
+		return s, ok
+	}
+	for _, pat := range pats {
+		all := true
+		for k, want := range pat {
+			got, ok := field(k)
+			if !ok || !Match(want, got) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return types.True
+		}
+	}
+	return types.False
+}
+
+// Match reports whether s matches pattern, where "*" stands for any run of
+// characters (possibly empty) and every other character for itself.
+func Match(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return s == pattern
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(s, p)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(p):]
+	}
+	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }
 
 // Load reads and compiles a policy file.
@@ -102,7 +179,14 @@ func Parse(b []byte) (*Policy, error) {
 			}
 		}
 	}
-	e, err := env()
+	for name, ids := range p.Identities {
+		for i, id := range ids {
+			if id["issuer"] == "" || id["subject"] == "" {
+				return nil, fmt.Errorf("policy: identities.%s[%d]: an identity needs an issuer and a subject (\"*\" matches any run of characters)", name, i)
+			}
+		}
+	}
+	e, err := p.env()
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +211,7 @@ func Parse(b []byte) (*Policy, error) {
 			return nil, fmt.Errorf("policy rule %q: %w", r.Name, err)
 		}
 	}
-	p.env = e
+	p.celEnv = e
 	if p.Keys == nil {
 		p.Keys = map[string][]string{}
 	}
@@ -168,7 +252,7 @@ func (p *Policy) vars(in *Input) map[string]any {
 		}
 	}
 	rel := map[string]any{
-		"package": r.Package, "version": r.Version, "status": r.Status, "digest": r.Digest, "size": r.Size,
+		"package": r.Package, "version": r.Version, "status": r.Status, "digest": r.Digest, "digests": nonNil(r.Digests), "size": r.Size,
 		"mediaType": r.MediaType, "url": r.URL, "yankedBy": r.YankedBy, "reason": r.Reason,
 		"signers": nonNil(signers), "owners": nonNil(ev.Owners), "history": nonNil(history),
 	}
@@ -185,9 +269,17 @@ func (p *Policy) vars(in *Input) map[string]any {
 		if pr == nil {
 			pr = map[string]any{}
 		}
+		ids := make([]any, len(a.Identities))
+		for i := range a.Identities {
+			m := map[string]any{}
+			for k, v := range a.Identities[i].Vars() {
+				m[k] = v
+			}
+			ids[i] = m
+		}
 		atts = append(atts, map[string]any{"index": int64(a.Index), "time": a.Time, "predicateType": a.PredicateType,
 			"signers": nonNil(a.Signers), "subjects": nonNil(a.Subjects), "predicate": pr, "fields": f,
-			"verified": a.Verified, "erased": a.Erased})
+			"verified": a.Verified, "erased": a.Erased, "keyless": a.Keyless, "identities": ids})
 	}
 	art := map[string]any{"given": in.ArtifactDigest != "", "digest": in.ArtifactDigest, "matches": in.ArtifactDigest == r.Digest}
 	return map[string]any{"release": rel, "attestations": nonNil(atts), "artifact": art, "keys": p.Keys,
@@ -292,7 +384,7 @@ func (p *Policy) eval(ctx context.Context, r *Rule, vars map[string]any, b *Budg
 		if b.left < RuleCostLimit {
 			// The rule may spend only what the request has left.
 			var err error
-			if prg, err = program(p.env, r.ast, b.left); err != nil {
+			if prg, err = program(p.celEnv, r.ast, b.left); err != nil {
 				return false, err
 			}
 			limited = true

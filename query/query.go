@@ -43,6 +43,10 @@ var Vars = map[string]*cel.Type{
 	"predicate":     cel.MapType(cel.StringType, cel.DynType),
 	"fields":        cel.MapType(cel.StringType, cel.DynType),
 	"erased":        cel.BoolType,
+	// identities are a keyless attestation's signers: issuer, subject
+	// and the certificate's extensions (empty for other entries, and once
+	// erased).
+	"identities": cel.ListType(cel.MapType(cel.StringType, cel.StringType)),
 }
 
 var (

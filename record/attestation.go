@@ -22,16 +22,16 @@ import (
 // InTotoPayloadType is the DSSE payload type of in-toto statements.
 const InTotoPayloadType = "application/vnd.in-toto+json"
 
-// MaxSubjects is the most sha256 subject digests an attestation may name
-// (they are all written to the log).
+// MaxSubjects is the most subject digests an attestation may name (they
+// are all written to the log).
 const MaxSubjects = 256
 
 // Statement is the part of an in-toto Statement v1 Vouch works with.
 type Statement struct {
 	PredicateType string
-	// Subjects are the statement's sha256 subject digests, "sha256:<hex>",
-	// sorted and without duplicates. Subjects with other algorithms only
-	// are ignored.
+	// Subjects are the statement's subject digests by the algorithms
+	// Vouch knows (SubjectAlgorithms), "<alg>:<hex>", sorted and without
+	// duplicates. Digests by other algorithms are ignored.
 	Subjects []string
 	// RawPredicate is the predicate object's JSON, as signed. Predicate
 	// decodes it when it is needed: most predicates are only stored, and a
@@ -69,6 +69,19 @@ type statementJSON struct {
 // kept as it is (see Statement.Predicate), so that parsing costs little
 // more memory than the statement's own bytes.
 func ParseStatement(payload []byte) (*Statement, error) {
+	st, err := parseStatement(payload)
+	if err != nil {
+		return nil, err
+	}
+	if len(st.Subjects) > MaxSubjects {
+		return nil, syntaxf("statement names %d subject digests; the limit is %d", len(st.Subjects), MaxSubjects)
+	}
+	return st, nil
+}
+
+// parseStatement is ParseStatement without the limit on subjects, which
+// AttachBody checks its own way.
+func parseStatement(payload []byte) (*Statement, error) {
 	if err := checkJSON(payload); err != nil {
 		return nil, syntaxf("statement: %v", err)
 	}
@@ -94,23 +107,22 @@ func ParseStatement(payload []byte) (*Statement, error) {
 		return nil, syntaxf("statement: %v", err)
 	}
 	for _, s := range st.GetSubject() {
-		h, ok := s.GetDigest()["sha256"]
-		if !ok {
-			continue
+		for _, alg := range SubjectAlgorithms {
+			h, ok := s.GetDigest()[alg.Name]
+			if !ok {
+				continue
+			}
+			d := alg.Name + ":" + strings.ToLower(h)
+			if err := ValidateSubjectDigest(d); err != nil {
+				return nil, syntaxf("statement subject: %v", err)
+			}
+			out.Subjects = append(out.Subjects, d)
 		}
-		d := "sha256:" + strings.ToLower(h)
-		if err := ValidateDigest(d); err != nil {
-			return nil, syntaxf("statement subject: %v", err)
-		}
-		out.Subjects = append(out.Subjects, d)
 	}
 	slices.Sort(out.Subjects)
 	out.Subjects = slices.Compact(out.Subjects)
 	if len(out.Subjects) == 0 {
-		return nil, syntaxf("statement has no sha256 subject digest")
-	}
-	if len(out.Subjects) > MaxSubjects {
-		return nil, syntaxf("statement names %d subjects; the limit is %d", len(out.Subjects), MaxSubjects)
+		return nil, syntaxf("statement has no sha256, sha384 or sha512 subject digest")
 	}
 	return out, nil
 }
@@ -131,13 +143,83 @@ func ValidatePredicateType(s string) error {
 // AttestationRef is what the log holds about an attestation: everything
 // public and verifiable, but not the statement itself, which the registry
 // keeps off the log where it can be erased.
+//
+// An attestation signed by registered keys lists its Signatures. One that
+// came as a Sigstore bundle signed with a short-lived certificate
+// ("keyless") has no Signatures but a Bundle: the certificate names a
+// person or a CI workflow, so the bundle is kept off the log with the
+// statement, and the log holds its digest.
 type AttestationRef struct {
 	PayloadType   string         `json:"payloadType"`
 	PayloadDigest string         `json:"payloadDigest"`
 	PayloadSize   int64          `json:"payloadSize"`
 	PredicateType string         `json:"predicateType"`
 	Subjects      []string       `json:"subjects"`
-	Signatures    []AttestSigRef `json:"signatures"`
+	Signatures    []AttestSigRef `json:"signatures,omitempty"`
+	Bundle        *BundleRef     `json:"bundle,omitempty"`
+}
+
+// Signer kinds of a BundleRef.
+const (
+	// SignerKeyless is a bundle signed with a short-lived certificate
+	// bound to an OIDC identity.
+	SignerKeyless = "keyless"
+)
+
+// Bundle content kinds.
+const (
+	// BundleDSSE is a DSSE envelope whose payload is the statement.
+	BundleDSSE = "dsse"
+	// BundleMessageSignature is a signature over an artifact's digest; the
+	// statement is derived from the bundle (see package sigstore).
+	BundleMessageSignature = "message-signature"
+)
+
+// PEP740MediaType names a PEP 740 attestation object (PyPI), which has no
+// media type of its own, in a BundleRef.
+const PEP740MediaType = "application/vnd.pypi.attestation.v1+json"
+
+// BundleRef is what the log holds about a Sigstore bundle (or a PEP 740
+// attestation) kept off the log: nothing that identifies its signer.
+type BundleRef struct {
+	// Digest is "sha256:<hex>" of the document exactly as submitted.
+	Digest string `json:"digest"`
+	// MediaType is the bundle's media type (PEP740MediaType for a PEP 740
+	// attestation).
+	MediaType string `json:"mediaType"`
+	// Content is BundleDSSE or BundleMessageSignature.
+	Content string `json:"content"`
+	// Sig is the bundle's signature, standard base64: what makes one
+	// signing of a statement distinct from another (replay protection).
+	Sig string `json:"sig"`
+	// Signer is SignerKeyless.
+	Signer string `json:"signer"`
+	// TrustedRoot is "sha256:<hex>" of the trusted_root.json file the
+	// registry verified the bundle against.
+	TrustedRoot string `json:"trustedRoot"`
+}
+
+// Validate checks a bundle reference read from a leaf.
+func (b *BundleRef) Validate() error {
+	if err := ValidateDigest(b.Digest); err != nil {
+		return syntaxf("attestation: bundle digest: %v", err)
+	}
+	if err := ValidateMediaType(b.MediaType); err != nil {
+		return syntaxf("attestation: bundle mediaType: %v", err)
+	}
+	if b.Content != BundleDSSE && b.Content != BundleMessageSignature {
+		return syntaxf("attestation: bundle content must be %s or %s", BundleDSSE, BundleMessageSignature)
+	}
+	if sig, err := base64.StdEncoding.Strict().DecodeString(b.Sig); err != nil || len(sig) == 0 || len(sig) > 1024 {
+		return syntaxf("attestation: bundle sig is not base64")
+	}
+	if b.Signer != SignerKeyless {
+		return syntaxf("attestation: bundle signer must be %q", SignerKeyless)
+	}
+	if err := ValidateDigest(b.TrustedRoot); err != nil {
+		return syntaxf("attestation: bundle trustedRoot: %v", err)
+	}
+	return nil
 }
 
 // AttestSigRef is one signature of an attestation envelope, as it was made
@@ -167,12 +249,18 @@ func (a *AttestationRef) Validate() error {
 		return syntaxf("attestation: 1 to %d subjects", MaxSubjects)
 	}
 	for i, s := range a.Subjects {
-		if err := ValidateDigest(s); err != nil {
+		if err := ValidateSubjectDigest(s); err != nil {
 			return syntaxf("attestation: subject: %v", err)
 		}
 		if i > 0 && s <= a.Subjects[i-1] {
 			return syntaxf("attestation: subjects must be sorted and distinct")
 		}
+	}
+	if a.Bundle != nil {
+		if len(a.Signatures) > 0 {
+			return syntaxf("attestation: a keyless bundle has no registered signers")
+		}
+		return a.Bundle.Validate()
 	}
 	if len(a.Signatures) == 0 || len(a.Signatures) > MaxSignatures {
 		return syntaxf("attestation: 1 to %d signatures", MaxSignatures)
@@ -197,7 +285,7 @@ func (a *AttestationRef) Validate() error {
 }
 
 // Signers returns the key IDs of the registered keys that made the
-// signatures, in signature order.
+// signatures, in signature order (none for a keyless bundle).
 func (a *AttestationRef) Signers() []string {
 	out := make([]string, len(a.Signatures))
 	for i, s := range a.Signatures {
@@ -208,7 +296,14 @@ func (a *AttestationRef) Signers() []string {
 
 // DedupKey identifies an attestation for replay protection: the same
 // statement signed by the same set of keys is logged once.
+//
+// A keyless bundle has no registered signers: the same statement with the
+// same signature is logged once.
 func (a *AttestationRef) DedupKey() string {
+	if a.Bundle != nil {
+		h := sha256.Sum256([]byte(a.PayloadDigest + "\nbundle-sig " + a.Bundle.Sig))
+		return "sha256:" + hex.EncodeToString(h[:])
+	}
 	signers := a.Signers()
 	slices.Sort(signers)
 	h := sha256.Sum256([]byte(a.PayloadDigest + "\n" + strings.Join(signers, ",")))
@@ -255,10 +350,42 @@ func NewAttestationEntry(env *dsse.Envelope, payload []byte, signers []string, l
 	return e, nil
 }
 
+// NewKeylessEntry builds the entry of an attestation that came as a
+// keyless Sigstore bundle, once package sigstore has verified the bundle
+// against a trusted root: payload is the statement (the DSSE payload, or
+// the statement derived from a message signature), doc the document as
+// submitted, and ref what the log says about it (its Digest is set here).
+// The entry's signatures are not checked here: record knows registered
+// keys, not certificate authorities.
+func NewKeylessEntry(payload, doc []byte, ref BundleRef) (*Entry, error) {
+	st, err := ParseStatement(payload)
+	if err != nil {
+		return nil, err
+	}
+	ref.Digest = Digest(doc)
+	a := &AttestationRef{PayloadType: InTotoPayloadType, PayloadDigest: Digest(payload), PayloadSize: int64(len(payload)),
+		PredicateType: st.PredicateType, Subjects: st.Subjects, Bundle: &ref}
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Entry{Payload: payload, Attestation: a, Statement: st, Bundle: doc}
+	leaf, err := e.Leaf(e.Time)
+	if err != nil {
+		return nil, err
+	}
+	if len(leaf)+len(`"2006-01-02T15:04:05.999999999Z"`) > MaxLeafSize {
+		return nil, &TooLargeError{Size: len(leaf)}
+	}
+	return e, nil
+}
+
 // AttachBody gives an attestation entry read from the log its statement
 // (the payload kept off the log), so that its signatures can be
 // checked: the payload must have the digest and size the log holds, and
 // say what the log says it says.
+//
+// A leaf written before sha384 and sha512 subjects were recognized lists
+// the statement's sha256 subjects only; that is accepted too.
 func (e *Entry) AttachBody(payload []byte) error {
 	a := e.Attestation
 	if a == nil {
@@ -267,19 +394,56 @@ func (e *Entry) AttachBody(payload []byte) error {
 	if Digest(payload) != a.PayloadDigest || int64(len(payload)) != a.PayloadSize {
 		return syntaxf("statement body does not have the digest the log holds")
 	}
-	st, err := ParseStatement(payload)
+	st, err := parseStatement(payload)
 	if err != nil {
 		return err
 	}
-	if st.PredicateType != a.PredicateType || !slices.Equal(st.Subjects, a.Subjects) {
+	if st.PredicateType != a.PredicateType || !slices.Equal(st.Subjects, a.Subjects) && !slices.Equal(sha256Only(st.Subjects), a.Subjects) {
 		return syntaxf("statement body does not match the log's predicate type and subjects")
+	}
+	st.Subjects = a.Subjects
+	e.Payload, e.Statement = payload, st
+	if a.Bundle != nil {
+		return nil // the bundle is attached with AttachBundle
 	}
 	env := &dsse.Envelope{PayloadType: a.PayloadType, Payload: base64.StdEncoding.EncodeToString(payload)}
 	for _, s := range a.Signatures {
 		env.Signatures = append(env.Signatures, dsse.Signature{KeyID: s.KeyID, Sig: s.Sig})
 	}
-	e.Envelope, e.Payload, e.Statement = env, payload, st
+	e.Envelope = env
 	return nil
+}
+
+// AttachBundle gives a keyless attestation entry read from the log its
+// bundle (kept off the log), which must have the digest the log holds. The
+// bundle's signatures are checked by package sigstore, against a trusted
+// root.
+func (e *Entry) AttachBundle(doc []byte) error {
+	a := e.Attestation
+	if a == nil || a.Bundle == nil {
+		return syntaxf("not a keyless attestation")
+	}
+	if Digest(doc) != a.Bundle.Digest {
+		return syntaxf("bundle does not have the digest the log holds")
+	}
+	e.Bundle = doc
+	return nil
+}
+
+// IsKeylessLeaf reports, without parsing it, whether leaf bytes are a
+// keyless attestation's (for indexes that need to know cheaply).
+func IsKeylessLeaf(leaf []byte) bool {
+	return bytes.Contains(leaf, []byte(`,"bundle":{"digest":`))
+}
+
+func sha256Only(ds []string) []string {
+	var out []string
+	for _, d := range ds {
+		if strings.HasPrefix(d, "sha256:") {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // EnvelopeJSON returns the attestation's DSSE envelope as submitted (needs

@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -20,13 +21,16 @@ const MaxLeafSize = 1<<16 - 1
 const LeafVersion = 1
 
 // Leaf is the JSON object stored in the log for every entry. Exactly one of
-// Record and Attestation is set.
+// Record and Attestation is set. Digests, optional, go with a release or
+// promote record: the registry's digests of the release's content besides
+// its sha256 (see Entry.ContentDigests).
 type Leaf struct {
 	V           int             `json:"v"`
 	Time        string          `json:"time"`
 	Record      *dsse.Envelope  `json:"record,omitempty"`
 	Attestation *AttestationRef `json:"attestation,omitempty"`
 	Import      *ImportRef      `json:"import,omitempty"`
+	Digests     []string        `json:"digests,omitempty"`
 }
 
 // Kind says what an entry holds.
@@ -60,6 +64,15 @@ type Entry struct {
 	// that entry, parsed.
 	Import *ImportRef
 	Inner  *Entry
+	// Bundle is the document (Sigstore bundle or PEP 740 attestation) of a
+	// keyless attestation, when present (it is kept off the log).
+	Bundle []byte
+	// ContentDigests are, for a release or promote record, the sha384 and
+	// sha512 digests of the release's content, computed by the registry
+	// from the bytes it holds and written in the leaf beside the signed
+	// record (the record names the content by sha256 only). Statements may
+	// name the content by any of them.
+	ContentDigests []string
 
 	envJSON []byte
 	signers []string
@@ -150,6 +163,16 @@ func (e *Entry) Leaf(t time.Time) ([]byte, error) {
 	b := e.leafPrefix(t)
 	b = append(b, `,"record":`...)
 	b = append(b, e.envJSON...)
+	if len(e.ContentDigests) > 0 {
+		b = append(b, `,"digests":[`...)
+		for i, d := range e.ContentDigests {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendQuote(b, d)
+		}
+		b = append(b, ']')
+	}
 	b = append(b, '}')
 	if len(b) > MaxLeafSize {
 		return nil, &TooLargeError{Size: len(b)}
@@ -192,12 +215,24 @@ func ParseLeaf(b []byte) (*Entry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(l.Digests) > 0 {
+			if e.Record.Type != TypeRelease && e.Record.Type != TypePromote {
+				return nil, syntaxf("leaf: digests go with release and promote records only")
+			}
+			if err := ValidateContentDigests(l.Digests); err != nil {
+				return nil, syntaxf("leaf: %v", err)
+			}
+			e.ContentDigests = l.Digests
+		}
 		e.Time = t
 		if nb, err := e.Leaf(t); err != nil || !bytes.Equal(nb, b) {
 			return nil, syntaxf("leaf is not in canonical form")
 		}
 		return e, nil
 	case l.Attestation != nil && l.Record == nil && l.Import == nil:
+		if l.Digests != nil {
+			return nil, syntaxf("leaf: digests go with release and promote records only")
+		}
 		if err := l.Attestation.Validate(); err != nil {
 			return nil, err
 		}
@@ -276,6 +311,9 @@ func (e *Entry) Verify(lookup KeyLookup) error {
 	if e.signers != nil {
 		return nil
 	}
+	if e.Attestation != nil && e.Attestation.Bundle != nil {
+		return ErrKeyless
+	}
 	if e.Envelope == nil {
 		return ErrNoBody
 	}
@@ -323,3 +361,8 @@ func (e *Entry) Unwrap() *Entry {
 	}
 	return e
 }
+
+// ErrKeyless is returned by Verify for a keyless attestation: it was signed
+// with a short-lived certificate, not a registered key, and is verified
+// against a Sigstore trusted root by package sigstore.
+var ErrKeyless = errors.New("a keyless attestation is verified against a Sigstore trusted root, not registered keys")

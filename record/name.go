@@ -131,6 +131,61 @@ func ValidateDigest(s string) error {
 	return nil
 }
 
+// SubjectAlgorithms are the digest algorithms a statement may name content
+// by, with the length of their hex digests: sha256 (the registry's own), and
+// sha384 and sha512, which other ecosystems use (npm names a tarball by
+// sha512 only).
+var SubjectAlgorithms = []struct {
+	Name   string
+	HexLen int
+}{{"sha256", 64}, {"sha384", 96}, {"sha512", 128}}
+
+// ValidateSubjectDigest checks a content digest "<alg>:<lower-case hex>"
+// whose algorithm is one of SubjectAlgorithms.
+func ValidateSubjectDigest(s string) error {
+	alg, h, _ := strings.Cut(s, ":")
+	for _, a := range SubjectAlgorithms {
+		if a.Name != alg {
+			continue
+		}
+		if len(h) != a.HexLen || !isLowerHex(h) {
+			return fmt.Errorf("digest %q must be %s:<%d lower-case hex digits>", s, alg, a.HexLen)
+		}
+		return nil
+	}
+	return fmt.Errorf("digest %q must be sha256:<hex>, sha384:<hex> or sha512:<hex>", s)
+}
+
+// ValidateContentDigests checks the digests a release leaf records of its
+// content besides sha256 (see docs/records.md, "Leaves"): sha384 and sha512,
+// each at most once, in that order.
+func ValidateContentDigests(ds []string) error {
+	if len(ds) > 2 {
+		return fmt.Errorf("at most a sha384 and a sha512 digest")
+	}
+	for i, d := range ds {
+		if strings.HasPrefix(d, "sha256:") {
+			return fmt.Errorf("digest %q: the record itself names the sha256 digest", d)
+		}
+		if err := ValidateSubjectDigest(d); err != nil {
+			return err
+		}
+		if i > 0 && d[:6] <= ds[i-1][:6] {
+			return fmt.Errorf("digests must be sorted, one per algorithm")
+		}
+	}
+	return nil
+}
+
+func isLowerHex(h string) bool {
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ValidateMediaType checks a media type "type/subtype" (parameters allowed),
 // at most 255 bytes of printable ASCII.
 func ValidateMediaType(s string) error {

@@ -84,18 +84,24 @@ func (r *Registry) Admin(ctx context.Context, body []byte) (any, error) {
 		return nil, &state.Refusal{Code: state.CodeConflict, Msg: "this signed admin request was already carried out; a replay is refused (sign a new request)"}
 	}
 	switch {
-	case req.Action == "erase" && req.Identity != "" && req.Attestation == nil:
+	case req.Action == "erase" && req.Keyless != nil && req.Identity == "" && req.Attestation == nil:
+		rep, err := r.EraseKeyless(ctx, req.Keyless.Issuer, req.Keyless.Subject)
+		if err != nil {
+			return nil, err
+		}
+		return api.EraseResponse(*rep), nil
+	case req.Action == "erase" && req.Identity != "" && req.Attestation == nil && req.Keyless == nil:
 		rep, err := r.EraseIdentity(ctx, req.Identity)
 		if err != nil {
 			return nil, err
 		}
 		return api.EraseResponse(*rep), nil
-	case req.Action == "erase" && req.Attestation != nil && req.Identity == "":
+	case req.Action == "erase" && req.Attestation != nil && req.Identity == "" && req.Keyless == nil:
 		rep, err := r.EraseAttestation(ctx, *req.Attestation)
 		if err != nil {
 			return nil, err
 		}
 		return api.EraseResponse(*rep), nil
 	}
-	return nil, &state.Refusal{Code: state.CodeMalformed, Msg: `admin request: action must be "erase" with exactly one of identity and attestation`}
+	return nil, &state.Refusal{Code: state.CodeMalformed, Msg: `admin request: action must be "erase" with exactly one of identity, attestation and keyless`}
 }

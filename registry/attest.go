@@ -125,6 +125,19 @@ func (r *Registry) AttestationAt(ctx context.Context, index uint64) (*record.Ent
 	if err := e.AttachBody(body); err != nil {
 		return nil, false, err
 	}
+	if e.Attestation.Bundle != nil {
+		ks, err := r.st.KeylessOf(ctx, []uint64{index}, true)
+		if err != nil {
+			return nil, false, err
+		}
+		k, ok := ks[index]
+		if !ok {
+			return e, true, nil
+		}
+		if err := e.AttachBundle(k.Bundle); err != nil {
+			return nil, false, fmt.Errorf("stored bundle of entry %d is corrupt: %w", index, err)
+		}
+	}
 	return e, false, nil
 }
 
@@ -150,10 +163,26 @@ func (r *Registry) Statements(ctx context.Context, from uint64, n int) ([]api.St
 	if err != nil {
 		return nil, err
 	}
+	var keyless []uint64
+	for _, row := range rows {
+		if record.IsKeylessLeaf(row.Leaf) {
+			keyless = append(keyless, row.Index)
+		}
+	}
+	var bundles map[uint64]*store.Keyless
+	if len(keyless) > 0 {
+		if bundles, err = r.st.KeylessOf(ctx, keyless, true); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]api.StatementBody, 0, len(rows))
 	for _, row := range rows {
 		b, ok := bodies[row.Index]
-		out = append(out, api.StatementBody{Index: row.Index, Statement: b, Erased: !ok})
+		sb := api.StatementBody{Index: row.Index, Statement: b, Erased: !ok}
+		if k := bundles[row.Index]; k != nil && ok {
+			sb.Bundle = k.Bundle
+		}
+		out = append(out, sb)
 	}
 	return out, nil
 }

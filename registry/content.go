@@ -20,12 +20,21 @@ func (r *Registry) blobs() blob.Store { return r.cfg.Blobs }
 // checkContent runs before a release or promote record is sequenced: the
 // content a release names must be in the blob store and match its declared
 // size, and content linked by URL must be fetched and verified before the
-// release is published.
+// release is published. Content at hand gets its other digests recorded in
+// the leaf (see attachDigests).
 func (r *Registry) checkContent(ctx context.Context, e *record.Entry) error {
 	rec := e.Record
-	if rec == nil || r.cfg.Blobs == nil {
+	if rec == nil || r.cfg.Blobs == nil || rec.Type != record.TypeRelease && rec.Type != record.TypePromote {
 		return nil
 	}
+	if err := r.verifyContent(ctx, e); err != nil {
+		return err
+	}
+	return r.attachDigests(ctx, e)
+}
+
+func (r *Registry) verifyContent(ctx context.Context, e *record.Entry) error {
+	rec := e.Record
 	switch rec.Type {
 	case record.TypeRelease:
 		// Content named by earlier releases may have been banished.
@@ -135,7 +144,7 @@ func (r *Registry) PutBlob(ctx context.Context, digest string, body io.Reader) (
 	if st.State == vouch.ContentBanned {
 		return 0, &state.Refusal{Code: state.CodeContentBanished, Msg: st.Reason + "; its content cannot be uploaded again"}
 	}
-	return r.blobs().Put(ctx, digest, body, r.cfg.MaxBlobSize)
+	return digestingBlobs{r.blobs(), r.digests}.Put(ctx, digest, body, r.cfg.MaxBlobSize)
 }
 
 // OpenBlob opens content for serving. Callers check ContentStatus first.

@@ -18,6 +18,8 @@ type EraseReport struct {
 	Profiles   int `json:"profiles"`
 	Notes      int `json:"notes"`
 	Statements int `json:"statements"`
+	// Bundles counts keyless attestations' bundles and identities.
+	Bundles int `json:"bundles,omitempty"`
 }
 
 // EraseIdentity erases everything off the log that belongs to an identity:

@@ -3,13 +3,16 @@ package registry
 import (
 	"context"
 	"slices"
+	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/vouchdev/vouch"
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 )
 
@@ -28,9 +31,21 @@ func (r *Registry) Query(ctx context.Context, req *vouch.QueryRequest) ([]*vouch
 	f := req.Filter
 	q := store.Query{Package: f.Package, Version: f.Version, Subject: f.Subject, Signer: f.Signer, PredicateType: f.PredicateType,
 		Kind: f.Kind, Type: f.Type, Since: f.Since, Until: f.Until, From: f.From, To: f.To}
+	if id := f.Identity; id != nil {
+		q.Identity = &store.IdentityFilter{Issuer: id.Issuer, Subject: id.Subject, Pattern: id.Pattern}
+	}
 	q.Size, q.Desc, q.After = req.Size, req.Desc, req.After
 	if req.Where != nil && req.Budget == nil {
 		req.Budget = query.NewBudget(query.RequestBudget)
+	}
+	if q.Subject != "" && !strings.HasPrefix(q.Subject, "sha256:") {
+		// Content named by sha384 or sha512: the entries about it are
+		// indexed under its sha256 digest.
+		if d, err := r.contentOf(ctx, q.Subject, req.Size); err != nil {
+			return nil, nil, err
+		} else if d != "" {
+			q.Subject = d
+		}
 	}
 	qc := &queryCtx{r: r, size: req.Size, rels: map[string][]vouch.ReleaseRef{}}
 	var out []*vouch.QueryItem
@@ -42,6 +57,9 @@ func (r *Registry) Query(ctx context.Context, req *vouch.QueryRequest) ([]*vouch
 			return nil, nil, err
 		}
 		if err := qc.loadStatements(ctx, rows, req); err != nil {
+			return nil, nil, err
+		}
+		if qc.identities, err = r.identitiesOf(ctx, rows); err != nil {
 			return nil, nil, err
 		}
 		for _, row := range rows {
@@ -73,6 +91,9 @@ type queryCtx struct {
 	r    *Registry
 	size uint64
 	rels map[string][]vouch.ReleaseRef // "pkg@ver" or a content digest -> releases
+	// identities are the signers of the keyless attestations of the page
+	// being examined.
+	identities map[uint64][]api.CertIdentity
 }
 
 // loadStatements reads, in one query, the statements of the attestations
@@ -133,12 +154,21 @@ func (qc *queryCtx) release(ctx context.Context, pkg, ver string) ([]vouch.Relea
 	return out, nil
 }
 
-// content returns the releases whose content is digest, at the query's size.
+// content returns the releases whose content is digest (by any algorithm),
+// at the query's size.
 func (qc *queryCtx) content(ctx context.Context, digest string) ([]vouch.ReleaseRef, error) {
 	if v, ok := qc.rels[digest]; ok {
 		return v, nil
 	}
-	rows, err := qc.r.st.Query(ctx, &store.Query{Size: qc.size, Subject: digest, Type: record.TypeRelease, Limit: 100})
+	d := digest
+	if !strings.HasPrefix(d, "sha256:") {
+		var err error
+		if d, err = qc.r.contentOf(ctx, digest, qc.size); err != nil || d == "" {
+			qc.rels[digest] = nil
+			return nil, err
+		}
+	}
+	rows, err := qc.r.st.Query(ctx, &store.Query{Size: qc.size, Subject: d, Type: record.TypeRelease, Limit: 100})
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +199,11 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *vouch.Qu
 			if err != nil {
 				return nil, false, err
 			}
-			it.Releases = append(it.Releases, rs...)
+			for _, rr := range rs {
+				if !slices.Contains(it.Releases, rr) {
+					it.Releases = append(it.Releases, rr)
+				}
+			}
 		}
 	case row.Version != "":
 		if it.Releases, err = qc.release(ctx, row.Package, row.Version); err != nil {
@@ -182,6 +216,10 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *vouch.Qu
 		}
 	} else if len(it.Releases) > 0 && !slices.ContainsFunc(it.Releases, func(rr vouch.ReleaseRef) bool { return req.Include.Shows(rr.Status) }) {
 		return nil, false, nil
+	}
+	if e.Attestation != nil && e.Attestation.Bundle != nil {
+		it.Identities = qc.identities[row.Index]
+		it.Erased = it.Identities == nil
 	}
 	if e.Attestation != nil && req.NeedsBody(e.Attestation.PredicateType) {
 		st, erased, err := qc.r.statement(ctx, row.Index, e.Attestation)
@@ -201,6 +239,16 @@ func (qc *queryCtx) item(ctx context.Context, row *store.EntryRow, req *vouch.Qu
 		}
 	}
 	return it, true, nil
+}
+
+// contentOf returns the sha256 digest of the content whose sha384 or sha512
+// digest a release recorded, as of a tree size, or "".
+func (r *Registry) contentOf(ctx context.Context, alias string, size uint64) (string, error) {
+	d, err := getState[string](ctx, r, state.ContentAliasKey(alias), size)
+	if err != nil || d == nil {
+		return "", err
+	}
+	return *d, nil
 }
 
 // statement loads and parses an attestation's statement through a cache.

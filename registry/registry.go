@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/logcore"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/translog"
@@ -91,6 +93,9 @@ type Config struct {
 	// lost or replaced database cannot fork the log. Servers always set
 	// it; tests of the core alone may leave it out.
 	Guard *translog.Guard
+	// Sigstore are the trusted roots keyless Sigstore bundles are
+	// verified against (none: keyless bundles are refused).
+	Sigstore *sigstore.Roots
 }
 
 // Registry is a running registry core.
@@ -112,6 +117,9 @@ type Registry struct {
 	keyCache     *state.KeyCache
 	fetcher      *content.Fetcher
 	witnessing   *witnessing // nil without a witness policy
+	// digests caches the sha384 and sha512 digests of content this
+	// process stored, by sha256 digest (see contentDigests).
+	digests *lru.Cache[string, []string]
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -149,12 +157,13 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		log:        cfg.Logger,
 		statements: newStatementCache(),
 		keyCache:   cfg.Keys,
+		digests:    newDigestCache(),
 	}
 	if r.keyCache == nil {
 		r.keyCache = state.NewKeyCache(100_000)
 	}
 	if cfg.Blobs != nil {
-		r.fetcher = &content.Fetcher{Client: cfg.Fetcher, Blobs: cfg.Blobs, MaxSize: cfg.MaxBlobSize}
+		r.fetcher = &content.Fetcher{Client: cfg.Fetcher, Blobs: digestingBlobs{cfg.Blobs, r.digests}, MaxSize: cfg.MaxBlobSize}
 	}
 	if r.st.Exclusive() {
 		r.stateCache, _ = lru.New[string, any](500_000)
@@ -221,6 +230,8 @@ type Receipt = vouch.Receipt
 type pending struct {
 	e   *record.Entry
 	off []store.OffLog
+	// keyless is a keyless attestation's off-log data.
+	keyless *store.Keyless
 }
 
 // UnavailableError reports a failure of the registry, not of the request.
@@ -230,6 +241,11 @@ type UnavailableError = vouch.UnavailableError
 // machine and returns once it is durably stored. The error is a
 // *state.Refusal if the state machine refused it.
 func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffLog) (Receipt, error) {
+	return r.append(ctx, &pending{e: e, off: off})
+}
+
+func (r *Registry) append(ctx context.Context, p *pending) (Receipt, error) {
+	e := p.e
 	if r.closed.Load() {
 		return Receipt{}, &UnavailableError{Err: ErrClosed}
 	}
@@ -251,7 +267,7 @@ func (r *Registry) Append(ctx context.Context, e *record.Entry, off []store.OffL
 	if err := r.checkContent(ctx, e); err != nil {
 		return Receipt{}, err
 	}
-	a, err := r.lc.Append(ctx, &pending{e: e, off: off})
+	a, err := r.lc.Append(ctx, p)
 	if err != nil {
 		return Receipt{}, err
 	}
@@ -320,7 +336,8 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 		if err != nil {
 			return nil, err
 		}
-		row := entryRow(p.e, leaf, idx)
+		row := entryRow(p.e, leaf, idx, changes)
+		row.Keyless = p.keyless
 		if err := b.Append(i, row, kvs, p.off); err != nil {
 			return nil, err
 		}
@@ -366,12 +383,13 @@ func (r *Registry) self() *state.Location {
 	return &state.Location{Origin: r.Origin(), Key: r.cfg.LogVKey}
 }
 
-// entryRow derives the stored row and its index fields from an entry. An
-// import is indexed as the entry it imports (its kind, type, package,
-// signers and subjects), at its own index.
-func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
+// entryRow derives the stored row and its index fields from an entry and
+// the changes the state machine accepted it with. An import is indexed as
+// the entry it imports (its kind, type, package, signers and subjects), at
+// its own index.
+func entryRow(e *record.Entry, leaf []byte, idx uint64, c *state.Changes) *store.EntryRow {
 	if e.Import != nil {
-		row := entryRow(e.Inner, leaf, idx)
+		row := entryRow(e.Inner, leaf, idx, c)
 		row.Time = e.Time
 		if e.Inner.Attestation != nil {
 			row.Statement = e.Payload
@@ -392,6 +410,11 @@ func entryRow(e *record.Entry, leaf []byte, idx uint64) *store.EntryRow {
 		row.PredicateType = a.PredicateType
 		row.PayloadDigest = a.PayloadDigest
 		row.Subjects = a.Subjects
+		if len(c.Resolved) > 0 {
+			// Subjects named by sha384 or sha512 only are also found by
+			// the sha256 digest of the release content they name.
+			row.Subjects = append(slices.Clone(a.Subjects), c.Resolved...)
+		}
 	}
 	row.Signers = e.KeyIDs()
 	return row

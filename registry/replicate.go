@@ -89,7 +89,7 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 			if err != nil {
 				return err
 			}
-			row := entryRow(e, entries[i].Leaf, idx)
+			row := entryRow(e, entries[i].Leaf, idx, changes)
 			if att := e.Attestation != nil || e.Import != nil && e.Inner.Attestation != nil; att {
 				row.Statement = entries[i].Statement
 			}

@@ -13,6 +13,11 @@ import (
 func (r *Registry) Submit(ctx context.Context, body []byte, signerHints []string) (Receipt, error) {
 	sub, err := api.ParseSubmission(body, r.cfg.MaxAttestationSize)
 	if err != nil {
+		// Bundles are told apart only when the envelope parser has
+		// refused the body, so that envelopes cost nothing more.
+		if api.IsBundle(body) {
+			return r.appendBundle(ctx, body, signerHints)
+		}
 		return Receipt{}, err
 	}
 	if sub.Envelope != nil {

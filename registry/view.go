@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -47,7 +48,14 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 		}
 		if a := e.Attestation; a != nil {
 			for _, d := range a.Subjects {
-				digestSet[d] = true
+				if strings.HasPrefix(d, "sha256:") {
+					digestSet[d] = true
+				} else {
+					keySet[state.ContentAliasKey(d)] = true
+				}
+			}
+			if a.Bundle != nil {
+				keySet[state.KeylessKey(a.DedupKey())] = true
 			}
 			continue
 		}
@@ -73,6 +81,9 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 		}
 		if r.Digest != "" {
 			digestSet[r.Digest] = true
+		}
+		for _, d := range e.ContentDigests {
+			keySet[state.ContentAliasKey(d)] = true
 		}
 	}
 	var keys []string
@@ -244,11 +255,26 @@ func (v *batchView) Content(d string) (bool, error) {
 	return false, nil
 }
 
+// ContentOf returns the sha256 digest of the content a release recorded
+// this sha384 or sha512 digest of.
+func (v *batchView) ContentOf(d string) (string, error) {
+	s, err := lookup[string](v, state.ContentAliasKey(d))
+	if err != nil || s == nil {
+		return "", err
+	}
+	return *s, nil
+}
+
 // Attestation reports whether the same statement with the same signers is
-// already logged, in this batch or before (found through the subject index).
+// already logged, in this batch or before (found through the subject index;
+// a keyless one through its state object).
 func (v *batchView) Attestation(a *record.AttestationRef) (bool, error) {
 	if v.attests[a.DedupKey()] {
 		return true, nil
+	}
+	if a.Bundle != nil {
+		k, err := lookup[string](v, state.KeylessKey(a.DedupKey()))
+		return k != nil, err
 	}
 	refs, err := v.subjectsOf(a.Subjects[0])
 	if err != nil {

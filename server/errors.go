@@ -37,6 +37,10 @@ var statusOf = map[state.Code]int{
 	state.CodeContentMissing:    http.StatusUnprocessableEntity,
 	state.CodeContentMismatch:   http.StatusUnprocessableEntity,
 	state.CodeContentBanished:   http.StatusUnavailableForLegalReasons,
+	state.CodeBundleChain:       http.StatusUnprocessableEntity,
+	state.CodeBundleExpired:     http.StatusUnprocessableEntity,
+	state.CodeBundleLogProof:    http.StatusUnprocessableEntity,
+	state.CodeBundleTimestamp:   http.StatusUnprocessableEntity,
 }
 
 // httpError is an error with its HTTP status and code decided.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/query"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
 )
 
@@ -55,13 +57,14 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	for k := range q {
 		switch k {
 		case "package", "version", "subject", "signer", "predicateType", "kind", "type", "state", "since", "until",
-			"from", "to", "where", "at", "asof", "include", "order", "cursor", "limit", "predicate", "proof":
+			"from", "to", "where", "at", "asof", "include", "order", "cursor", "limit", "predicate", "proof", "identity":
 		default:
 			return badRequest("unknown query parameter " + strconv.Quote(k))
 		}
 	}
 	req := &vouch.QueryRequest{}
 	f := &req.Filter
+	var err error
 	f.Package, f.Version, f.Subject, f.Signer = record.NormalizeName(q.Get("package")), q.Get("version"), q.Get("subject"), q.Get("signer")
 	f.PredicateType, f.Kind, f.Type = q.Get("predicateType"), q.Get("kind"), q.Get("type")
 	if f.Package != "" {
@@ -73,12 +76,17 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("version needs package")
 	}
 	if f.Subject != "" {
-		if err := record.ValidateDigest(f.Subject); err != nil {
+		if err := record.ValidateSubjectDigest(f.Subject); err != nil {
 			return badRequest("subject: " + err.Error())
 		}
 	}
 	if f.Signer != "" && !keys.ValidID(f.Signer) {
 		return badRequest("signer must be a key ID")
+	}
+	if v := q.Get("identity"); v != "" {
+		if f.Identity, err = ParseIdentity(v); err != nil {
+			return badRequest(err.Error())
+		}
 	}
 	if f.Kind != "" && f.Kind != string(record.KindRecord) && f.Kind != string(record.KindAttestation) {
 		return badRequest("kind must be record or attestation")
@@ -89,7 +97,6 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 			return badRequest("state must be one of staged, published, yanked, deleted, tombstoned, banished")
 		}
 	}
-	var err error
 	if f.Since, err = timeParam(r, "since"); err != nil {
 		return err
 	}
@@ -214,6 +221,7 @@ func queryItem(it *vouch.QueryItem, withPredicate bool) api.QueryItem {
 	e := it.Entry.Unwrap()
 	if e.Attestation != nil {
 		out.PayloadDigest = e.Attestation.PayloadDigest
+		out.Keyless, out.Identities = e.Attestation.Bundle != nil, it.Identities
 		if withPredicate {
 			out.Predicate = it.Predicate
 		}
@@ -243,13 +251,43 @@ func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request) error {
 	a := e.Attestation
 	out := api.Attestation{Index: idx, Time: e.Time, PayloadDigest: a.PayloadDigest, PredicateType: a.PredicateType,
 		Subjects: a.Subjects, Signers: a.Signers(), Erased: erased}
-	if !erased {
+	if a.Bundle != nil {
+		out.BundleRef, _ = json.Marshal(a.Bundle)
+	}
+	switch {
+	case erased:
+	case a.Bundle != nil:
+		out.Statement, out.Bundle = e.Payload, e.Bundle
+		d, err := sigstore.Parse(e.Bundle)
+		if err != nil {
+			return err
+		}
+		id, err := d.Identity()
+		if err != nil {
+			return err
+		}
+		out.Identities = []api.CertIdentity{*id}
+	default:
 		out.Statement = e.Payload
 		if out.Envelope, err = e.EnvelopeJSON(); err != nil {
 			return err
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// ParseIdentity parses the identity= query parameter: "SUBJECT", or
+// "ISSUER SUBJECT" (one space between; neither can hold one), where a "*"
+// in the subject stands for any run of characters.
+func ParseIdentity(v string) (*vouch.IdentityFilter, error) {
+	issuer, subject, two := strings.Cut(v, " ")
+	if !two {
+		issuer, subject = "", v
+	}
+	if subject == "" || strings.ContainsAny(subject, " \t\n") || two && issuer == "" || len(v) > 2048 {
+		return nil, errors.New(`identity must be "SUBJECT" or "ISSUER SUBJECT" (a "*" in the subject matches any run of characters)`)
+	}
+	return &vouch.IdentityFilter{Issuer: issuer, Subject: subject, Pattern: strings.Contains(subject, "*")}, nil
 }
 
 func (s *Server) postAdmin(w http.ResponseWriter, r *http.Request) error {

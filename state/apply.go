@@ -17,10 +17,15 @@ type View interface {
 	Package(name string) (*Package, error)
 	Release(pkg, version string) (*Release, error)
 	Operators() (*Operators, error)
-	// Content reports whether some release names the content digest.
+	// Content reports whether some release names the content digest
+	// (sha256).
 	Content(digest string) (bool, error)
+	// ContentOf returns the sha256 digest of the release content whose
+	// sha384 or sha512 digest is given (recorded with a release; see
+	// record.Entry.ContentDigests), or "" if no release records it.
+	ContentOf(digest string) (string, error)
 	// Attestation reports whether the same statement, signed by the same
-	// keys, is already in the log.
+	// keys (or, keyless, with the same signature), is already in the log.
 	Attestation(a *record.AttestationRef) (bool, error)
 	// NameTaken returns the package whose name has the given name key
 	// (see record.NameKey), or "" if none has.
@@ -53,6 +58,15 @@ type Changes struct {
 	Contents []string
 	// Attestations are the dedup keys of newly logged attestations.
 	Attestations []string
+	// Keyless is the dedup key of a newly logged keyless attestation,
+	// kept as a state object: the index cannot find its replays by signer.
+	Keyless string
+	// Aliases map the sha384 and sha512 digests a release records of its
+	// content to the content's sha256 digest, when first recorded.
+	Aliases map[string]string
+	// Resolved are the sha256 digests of the release content that an
+	// attestation names by sha384 or sha512 only (for the query index).
+	Resolved []string
 	// NameKey is the name key (see record.NameKey) a new package takes.
 	NameKey string
 }
@@ -512,13 +526,51 @@ func (a *applier) applyPackage() error {
 		if !known {
 			a.out.Contents = []string{r.Digest}
 		}
-		return nil
+		return a.recordDigests(rel)
 	}
 	rel, err := a.release(r.Version)
 	if err != nil {
 		return err
 	}
-	return a.transition(p, rel, role, signer, true)
+	if err := a.transition(p, rel, role, signer, true); err != nil {
+		return err
+	}
+	if r.Type == record.TypePromote && len(a.e.ContentDigests) > 0 {
+		return a.recordDigests(a.out.Releases[0])
+	}
+	return nil
+}
+
+// recordDigests records the digests the registry computed of a release's
+// content besides its sha256 (a release or promote leaf's digests). A
+// release records them once; an alias already naming other content is a
+// contradiction.
+func (a *applier) recordDigests(rel *Release) error {
+	ds := a.e.ContentDigests
+	if len(ds) == 0 {
+		return nil
+	}
+	if len(rel.Digests) > 0 {
+		return refuse(CodeMalformed, "%s@%s already records the digests of its content", rel.Package, rel.Version)
+	}
+	for _, d := range ds {
+		got, err := a.v.ContentOf(d)
+		if err != nil {
+			return err
+		}
+		switch got {
+		case rel.Digest:
+		case "":
+			if a.out.Aliases == nil {
+				a.out.Aliases = map[string]string{}
+			}
+			a.out.Aliases[d] = rel.Digest
+		default:
+			return refuse(CodeContentMismatch, "%s is recorded as the digest of %s, not %s", d, got, rel.Digest)
+		}
+	}
+	rel.Digests = slices.Clone(ds)
+	return nil
 }
 
 func (a *applier) create() error {

@@ -3,6 +3,8 @@ package state
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -35,6 +37,14 @@ func ReleasesPrefix(name string) string { return ReleasesAll + name + "@" }
 // key (see record.NameKey), stored as a JSON string.
 func NameHolderKey(nameKey string) string { return "n/" + nameKey }
 
+// ContentAliasKey is the key of the sha256 digest of the content whose
+// sha384 or sha512 digest is alias, stored as a JSON string.
+func ContentAliasKey(alias string) string { return "c/" + alias }
+
+// KeylessKey is the key under which a keyless attestation's dedup key is
+// kept (a JSON string: the key itself), for replay protection.
+func KeylessKey(dedup string) string { return "a/" + dedup }
+
 // Encode encodes a state object for storage.
 func Encode(obj any) ([]byte, error) { return json.Marshal(obj) }
 
@@ -66,7 +76,7 @@ func DecodeObject(key string, b []byte) (any, error) {
 		return Decode[Package](b)
 	case strings.HasPrefix(key, ReleasesAll):
 		return Decode[Release](b)
-	case strings.HasPrefix(key, "n/"):
+	case strings.HasPrefix(key, "n/"), strings.HasPrefix(key, "c/"), strings.HasPrefix(key, "a/"):
 		return Decode[string](b)
 	}
 	return nil, fmt.Errorf("unknown state key %q", key)
@@ -97,6 +107,14 @@ func (c *Changes) Objects() []Object {
 	if c.NameKey != "" {
 		name := c.Package.Name
 		out = append(out, Object{NameHolderKey(c.NameKey), &name})
+	}
+	for _, alias := range slices.Sorted(maps.Keys(c.Aliases)) {
+		d := c.Aliases[alias]
+		out = append(out, Object{ContentAliasKey(alias), &d})
+	}
+	if c.Keyless != "" {
+		k := c.Keyless
+		out = append(out, Object{KeylessKey(k), &k})
 	}
 	return out
 }

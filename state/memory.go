@@ -15,6 +15,8 @@ type Memory struct {
 	// keys to the log index that introduced them.
 	Contents     map[string]uint64
 	Attestations map[string]uint64
+	// Aliases map sha384 and sha512 content digests to sha256 ones.
+	Aliases map[string]string `json:",omitempty"`
 	// Names maps name keys (see record.NameKey) to package names.
 	Names map[string]string
 }
@@ -40,6 +42,9 @@ func (m *Memory) Operators() (*Operators, error) { return m.Ops, nil }
 // Content implements View.
 func (m *Memory) Content(d string) (bool, error) { _, ok := m.Contents[d]; return ok, nil }
 
+// ContentOf implements View.
+func (m *Memory) ContentOf(d string) (string, error) { return m.Aliases[d], nil }
+
 // Attestation implements View.
 func (m *Memory) Attestation(a *record.AttestationRef) (bool, error) {
 	_, ok := m.Attestations[a.DedupKey()]
@@ -62,6 +67,12 @@ func (m *Memory) Commit(c *Changes, idx uint64) {
 	}
 	for _, k := range c.Attestations {
 		m.Attestations[k] = idx
+	}
+	for alias, d := range c.Aliases {
+		if m.Aliases == nil {
+			m.Aliases = map[string]string{}
+		}
+		m.Aliases[alias] = d
 	}
 	for _, id := range c.Identities {
 		m.Identities[id.KeyID] = id

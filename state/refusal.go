@@ -41,6 +41,15 @@ const (
 	CodeContentMissing  Code = "content_missing"
 	CodeContentMismatch Code = "content_mismatch"
 	CodeContentBanished Code = "content_banished"
+
+	// Codes the registry adds when it verifies a keyless Sigstore bundle
+	// (package sigstore), one per check; a bad signature is
+	// CodeBadSignature, a subject that is no release's content
+	// CodeUnknownSubject.
+	CodeBundleChain     Code = "bundle_chain"
+	CodeBundleExpired   Code = "bundle_expired"
+	CodeBundleLogProof  Code = "bundle_log_proof"
+	CodeBundleTimestamp Code = "bundle_timestamp"
 )
 
 // Refusal is the state machine's reason for refusing an entry.

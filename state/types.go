@@ -117,13 +117,16 @@ type Location struct {
 
 // Release is the state of name@version.
 type Release struct {
-	Package   string `json:"package"`
-	Version   string `json:"version"`
-	Digest    string `json:"digest"`
-	Size      int64  `json:"size"`
-	MediaType string `json:"mediaType"`
-	URL       string `json:"url,omitempty"`
-	Status    string `json:"status"`
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Digest  string `json:"digest"`
+	// Digests are the content's sha384 and sha512 digests, when the
+	// registry recorded them (releases logged before it did have none).
+	Digests   []string `json:"digests,omitempty"`
+	Size      int64    `json:"size"`
+	MediaType string   `json:"mediaType"`
+	URL       string   `json:"url,omitempty"`
+	Status    string   `json:"status"`
 	// Before is the status a tombstone interrupted; lift returns to it.
 	Before string `json:"before,omitempty"`
 	// YankedBy is the role that yanked a yanked release.
@@ -176,6 +179,7 @@ func (p *Package) Clone() *Package {
 func (r *Release) Clone() *Release {
 	c := *r
 	c.History = slices.Clone(r.History)
+	c.Digests = slices.Clone(r.Digests)
 	return &c
 }
 

@@ -50,6 +50,30 @@ type EntryRow struct {
 	// Statement is an attestation's statement, kept off the log (in its
 	// own erasable table, keyed by the entry's index).
 	Statement []byte
+	// Keyless is a keyless attestation's off-log data, kept and erased
+	// with its statement.
+	Keyless *Keyless
+}
+
+// Keyless is what a keyless attestation (a Sigstore bundle signed with a
+// short-lived certificate) keeps off the log besides its statement: the
+// bundle as submitted, and the signer identity its certificate names (JSON,
+// see api.CertIdentity), indexed by issuer and subject. All of it is
+// personal data, erased with the statement.
+type Keyless struct {
+	Bundle   []byte
+	Identity []byte
+	Issuer   string
+	Subject  string
+}
+
+// IdentityFilter selects keyless attestations by their signer: Issuer
+// exactly (empty: any), and Subject exactly, or, with Pattern, as a pattern
+// where "*" stands for any run of characters (and nothing else is special).
+type IdentityFilter struct {
+	Issuer  string
+	Subject string
+	Pattern bool
 }
 
 // SubjectRef is an entry that names a content digest.
@@ -219,7 +243,12 @@ type Erasable interface {
 	// StatementsOf returns the statements of the given entries, by index;
 	// erased ones are absent.
 	StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error)
-	// DeleteStatements erases attestation statements for good.
+	// KeylessOf returns the keyless data of the given entries, by index;
+	// entries that have none, or whose data was erased, are absent.
+	// Without bundles, the Bundle fields are left nil.
+	KeylessOf(ctx context.Context, idxs []uint64, bundles bool) (map[uint64]*Keyless, error)
+	// DeleteStatements erases attestation statements, and the keyless
+	// data of the same entries, for good.
 	DeleteStatements(ctx context.Context, idxs []uint64) error
 	// Compact rewrites the database so that no trace of deleted data
 	// remains in its files (SQLite: VACUUM and a truncating WAL checkpoint).
@@ -280,6 +309,8 @@ type Query struct {
 	PredicateType string
 	Kind          string
 	Type          string
+	// Identity selects keyless attestations by signer (nil: no filter).
+	Identity *IdentityFilter
 	// Since and Until select log times [Since, Until).
 	Since, Until time.Time
 	Desc         bool

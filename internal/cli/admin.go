@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -103,30 +104,43 @@ operator key is <data>/operator.key). Each is a record on the operator chain.`,
 	transfer.Flags().StringArrayVar(&owners, "owner", nil, "key ID of a new owner (repeatable)")
 	transfer.Flags().StringVar(&reason, "reason", "", "reason code, e.g. key-loss")
 	transfer.Flags().StringVar(&note, "note", "", "a short explanation, kept off the log (erasable)")
-	var eraseID string
+	var eraseID, eraseKeyless string
 	var eraseAtt int64
 	erase := &cobra.Command{
 		Use:   "erase --identity KEYID | --attestation INDEX",
 		Short: "Erase personal data kept off the log",
 		Long: `Erase off-log data, for instance on a GDPR request. --identity erases the
 identity's profile and salt, the notes of records it signed and the statements
-of attestations it signed; --attestation erases one attestation's statement.
-The log is untouched: every checkpoint, inclusion and consistency proof still
-verifies, and reads show the items as erased. Signed with an operator key.`,
+of attestations it signed; --attestation erases one attestation's statement
+(and a keyless attestation's bundle and identity); --keyless "ISSUER SUBJECT"
+erases the bundles, identities and statements of every keyless attestation
+whose certificate names exactly that issuer and subject (as vouch query
+--identity shows them). The log is untouched: every checkpoint, inclusion and
+consistency proof still verifies, and reads show the items as erased. Signed
+with an operator key.`,
+		Example: `  vouch admin erase --identity sha256:77f9... --key operator.key
+  vouch admin erase --attestation 12 --key operator.key
+  vouch admin erase --keyless "https://github.com/login/oauth alice@example.com" --key operator.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := &api.AdminRequest{Action: "erase"}
 			switch {
-			case eraseID != "" && eraseAtt < 0:
+			case eraseID != "" && eraseAtt < 0 && eraseKeyless == "":
 				if !keys.ValidID(eraseID) {
-					return fmt.Errorf("--identity %q is not a key ID", eraseID)
+					return fmt.Errorf("--identity %q is not a key ID (a keyless signer is named with --keyless \"ISSUER SUBJECT\")", eraseID)
 				}
 				req.Identity = eraseID
-			case eraseID == "" && eraseAtt >= 0:
+			case eraseID == "" && eraseAtt >= 0 && eraseKeyless == "":
 				idx := uint64(eraseAtt)
 				req.Attestation = &idx
+			case eraseID == "" && eraseAtt < 0 && eraseKeyless != "":
+				issuer, subject, ok := strings.Cut(eraseKeyless, " ")
+				if !ok || issuer == "" || subject == "" || strings.Contains(subject, " ") {
+					return fmt.Errorf("--keyless takes \"ISSUER SUBJECT\", exactly as the certificate names them")
+				}
+				req.Keyless = &api.CertIdentity{Issuer: issuer, Subject: subject}
 			default:
-				return fmt.Errorf("give exactly one of --identity and --attestation")
+				return fmt.Errorf("give exactly one of --identity, --attestation and --keyless")
 			}
 			signers, c, err := g.signedClient()
 			if err != nil {
@@ -137,12 +151,17 @@ verifies, and reads show the items as erased. Signed with an operator key.`,
 				return err
 			}
 			return g.print(rep, func(w io.Writer) {
-				fmt.Fprintf(w, "erased %d profiles, %d notes, %d statements\n", rep.Profiles, rep.Notes, rep.Statements)
+				fmt.Fprintf(w, "erased %d profiles, %d notes, %d statements", rep.Profiles, rep.Notes, rep.Statements)
+				if rep.Bundles > 0 {
+					fmt.Fprintf(w, ", %d keyless bundles and identities", rep.Bundles)
+				}
+				fmt.Fprintln(w)
 			})
 		},
 	}
 	erase.Flags().StringVar(&eraseID, "identity", "", "key ID whose off-log data to erase")
 	erase.Flags().Int64Var(&eraseAtt, "attestation", -1, "log index of an attestation whose statement to erase")
+	erase.Flags().StringVar(&eraseKeyless, "keyless", "", `keyless signer whose bundles, identities and statements to erase: "ISSUER SUBJECT"`)
 	cmd.AddCommand(newAdminTUFCmd(g))
 	cmd.AddCommand(
 		erase,

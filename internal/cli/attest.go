@@ -20,10 +20,10 @@ import (
 )
 
 func newAttestCmd(g *globals) *cobra.Command {
-	var ptype, predFile, envFile string
+	var ptype, predFile, envFile, bundleFile string
 	var signerHints []string
 	cmd := &cobra.Command{
-		Use:   "attest NAME@VERSION --predicate-type URI --predicate FILE | attest --envelope FILE",
+		Use:   "attest NAME@VERSION --predicate-type URI --predicate FILE | attest --envelope FILE | attest --bundle FILE",
 		Short: "Sign a statement about a release, or submit one signed elsewhere",
 		Long: `Attest to a release: build an in-toto Statement v1 whose subject is the
 release's content, with the given predicate, sign it with every --key (repeat
@@ -34,6 +34,14 @@ With --envelope, submit a DSSE envelope made by another tool (in-toto, cosign,
 witness, go-securesystemslib) unchanged. If its signatures are not labelled
 with Vouch key IDs, name the registered signing keys with --signer.
 
+With --bundle, submit a Sigstore bundle (versions 0.1 to 0.3, or the
+.sigstore.json files cosign and gh write: npm provenance, GitHub artifact
+attestations, cosign attest --bundle, cosign sign-blob --bundle) or a PyPI
+PEP 740 attestation, unchanged. One signed with a short-lived certificate
+(keyless) is verified by the registry against its trusted roots; its signer is
+the certificate's identity, kept off the log. One signed with a key needs the
+key registered, as for --envelope.
+
 Vouch gives typed fields to SLSA provenance (https://slsa.dev/provenance/v1)
 and to its own predicates (see docs/attestations.md):
   https://vouch.dev/attestations/approval/v1            {"decision":"approved","scope":"qa"}
@@ -41,7 +49,8 @@ and to its own predicates (see docs/attestations.md):
   https://vouch.dev/attestations/distribution-rights/v1 {"license":"Apache-2.0","territories":["EU"]}`,
 		Example: `  vouch attest acme/widget@1.0.0 --predicate-type https://slsa.dev/provenance/v1 --predicate prov.json --key builder.key
   vouch attest acme/widget@1.0.0 --predicate-type https://vouch.dev/attestations/approval/v1 --predicate qa.json --key qa1.key --key qa2.key
-  vouch attest --envelope made-by-cosign.dsse.json --signer sha256:77f9...`,
+  vouch attest --envelope made-by-cosign.dsse.json --signer sha256:77f9...
+  vouch attest --bundle widget-1.0.0.tgz.sigstore.json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -50,7 +59,18 @@ and to its own predicates (see docs/attestations.md):
 				return err
 			}
 			var env *dsse.Envelope
+			var bundle []byte
 			switch {
+			case bundleFile != "":
+				if len(args) > 0 || ptype != "" || predFile != "" || envFile != "" {
+					return errors.New("--bundle submits a bundle as is: no NAME@VERSION, --predicate-type, --predicate or --envelope")
+				}
+				if bundle, err = os.ReadFile(bundleFile); err != nil {
+					return err
+				}
+				if err := checkKind(bundleFile, "--bundle", bundle, kindBundle, kindPEP740); err != nil {
+					return err
+				}
 			case envFile != "":
 				if len(args) > 0 || ptype != "" || predFile != "" {
 					return errors.New("--envelope submits an envelope as is: no NAME@VERSION, --predicate-type or --predicate")
@@ -59,13 +79,16 @@ and to its own predicates (see docs/attestations.md):
 				if err != nil {
 					return err
 				}
+				if err := checkKind(envFile, "--envelope", b, kindEnvelope); err != nil {
+					return err
+				}
 				env = &dsse.Envelope{}
 				if err := json.Unmarshal(b, env); err != nil {
 					return fmt.Errorf("%s is not a DSSE envelope: %w", envFile, err)
 				}
 			default:
 				if len(args) != 1 || ptype == "" || predFile == "" {
-					return errors.New("give NAME@VERSION, --predicate-type and --predicate (or --envelope FILE)")
+					return errors.New("give NAME@VERSION, --predicate-type and --predicate (or --envelope FILE, or --bundle FILE)")
 				}
 				name, version, err := parseRelease(args[0])
 				if err != nil {
@@ -78,6 +101,9 @@ and to its own predicates (see docs/attestations.md):
 				pred, err := os.ReadFile(predFile)
 				if err != nil {
 					return err
+				}
+				if k := sniffFile(pred); k != kindProvenance && whereItGoes[k] != "" {
+					return kindError(predFile, "--predicate", k, "a predicate (a JSON object)")
 				}
 				if !json.Valid(pred) || !strings.HasPrefix(strings.TrimSpace(string(pred)), "{") {
 					return fmt.Errorf("%s must hold a JSON object", predFile)
@@ -103,7 +129,7 @@ and to its own predicates (see docs/attestations.md):
 					return err
 				}
 			}
-			rc, err := c.Submit(ctx, &client.Submission{Envelope: env, Signers: signerHints}, true)
+			rc, err := c.Submit(ctx, &client.Submission{Envelope: env, Bundle: bundle, Signers: signerHints}, true)
 			if err != nil {
 				return err
 			}
@@ -117,6 +143,7 @@ and to its own predicates (see docs/attestations.md):
 	f.StringVar(&ptype, "predicate-type", "", "predicate type URI")
 	f.StringVar(&predFile, "predicate", "", "file holding the predicate (a JSON object)")
 	f.StringVar(&envFile, "envelope", "", "submit this DSSE envelope as is")
+	f.StringVar(&bundleFile, "bundle", "", "submit this Sigstore bundle (.sigstore.json, any version) or PEP 740 attestation as is")
 	f.StringArrayVar(&signerHints, "signer", nil, "key ID of a registered key that signed the envelope (repeatable)")
 	return cmd
 }
@@ -132,8 +159,12 @@ func newQueryCmd(g *globals) *cobra.Command {
 		Long: `Query every entry of the log, records and attestations alike, as a timeline
 (newest first unless --order asc). Filters combine; --where takes a CEL
 expression over index, time, kind, type, package, version, signers, subjects,
-predicateType, states, predicate and fields (typed predicate fields), e.g.
+predicateType, states, predicate, fields (typed predicate fields) and
+identities (keyless signers: issuer, subject, certificate extensions), e.g.
   --where 'fields.builder == "https://ci.example.com/builder"'
+  --where 'identities.exists(i, i.subject.startsWith("https://github.com/acme/"))'
+--identity selects keyless attestations by signer: "SUBJECT" or "ISSUER
+SUBJECT", where a * in the subject matches any run of characters.
 Every result carries its log index, so it can be proven (vouch log entry N).
 
 Two questions are proven complete by the registry's verifiable index, whose
@@ -145,6 +176,7 @@ that covers it).`,
 		Example: `  vouch query --package acme/widget
   vouch query --subject sha256:2cf2... --kind attestation
   vouch query --signer sha256:77f9... --since 2026-11-01T00:00:00Z
+  vouch query --identity 'https://token.actions.githubusercontent.com https://github.com/acme/*'
   vouch query --predicate-type https://vouch.dev/attestations/approval/v1 --where 'fields.decision == "approved"'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -194,6 +226,7 @@ that covers it).`,
 	f.StringVar(&p.Version, "version", "", "entries about this version (with --package)")
 	f.StringVar(&p.Subject, "subject", "", "entries about this content digest (sha256:<hex>)")
 	f.StringVar(&p.Signer, "signer", "", "entries signed by this key ID")
+	f.StringVar(&p.Identity, "identity", "", `keyless attestations by this signer: "SUBJECT" or "ISSUER SUBJECT" (* matches any run of characters)`)
 	f.StringVar(&p.PredicateType, "predicate-type", "", "attestations with this predicate type")
 	f.StringVar(&p.Kind, "kind", "", "record or attestation")
 	f.StringVar(&p.Type, "type", "", "record type (create, release, yank, ...) or attestation")
@@ -245,6 +278,12 @@ func printTimeline(w io.Writer, qr *api.QueryResponse) {
 		for _, s := range it.Signers {
 			by = append(by, short(s))
 		}
+		for _, id := range it.Identities {
+			by = append(by, id.Subject)
+		}
+		if it.Keyless && len(it.Identities) == 0 {
+			by = append(by, "(keyless, erased)")
+		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", it.Index, it.Time.Format(time.RFC3339), what, about, strings.Join(by, ","), strings.TrimSpace(detail))
 	}
 	tw.Flush()
@@ -282,9 +321,14 @@ checked against the index root the checkpoint commits to, so an answer that
 hides a yank, a tombstone or one attestation fails verification.
 
 A policy is a YAML file of named CEL rules; see docs/policies.md and the
-examples in docs/policies/.`,
-		Example: `  vouch verify acme/widget@1.0.0 --file widget-1.0.0.tgz --policy docs/policies/regulated.yaml`,
-		Args:    cobra.ExactArgs(1),
+examples in docs/policies/.
+
+Keyless attestations (Sigstore bundles) count as verified only when their
+bundle verifies against a --sigstore-trusted-root given here (the client checks
+them itself; it does not take the registry's word).`,
+		Example: `  vouch verify acme/widget@1.0.0 --file widget-1.0.0.tgz --policy docs/policies/regulated.yaml
+  vouch verify acme/widget@1.0.0 --policy docs/policies/keyless-provenance.yaml --sigstore-trusted-root trusted_root.json`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, version, err := parseRelease(args[0])
 			if err != nil {
@@ -295,6 +339,11 @@ examples in docs/policies/.`,
 				return err
 			}
 			if policyFile != "" {
+				if b, err := os.ReadFile(policyFile); err == nil {
+					if k := sniffFile(b); k != kindPolicy && whereItGoes[k] != "" {
+						return kindError(policyFile, "--policy", k, kindPolicy)
+					}
+				}
 				if pol, err = policy.Load(policyFile); err != nil {
 					return err
 				}
@@ -333,20 +382,26 @@ examples in docs/policies/.`,
 	cmd.Flags().StringVar(&policyFile, "policy", "", "policy file (YAML)")
 	cmd.Flags().Uint64Var(&at, "at", 0, "verify as of this tree size (rounded up to the first checkpoint that covers it)")
 	cmd.Flags().BoolVar(&noComplete, "no-complete", false, "do not ask for the index's proof that the evidence is complete")
+	cmd.Flags().StringArrayVar(&g.trustedRoots, "sigstore-trusted-root", nil, "a Sigstore trusted_root.json to verify keyless attestations against (repeatable)")
 	return cmd
 }
 
 func printVerdict(w io.Writer, name, version string, ev *client.Evidence, v *policy.Verdict) {
-	erased := 0
+	erased, unverified := 0, 0
 	for _, a := range ev.Attestations {
 		if a.Erased {
 			erased++
+		} else if !a.Verified {
+			unverified++
 		}
 	}
 	fmt.Fprintf(w, "%s@%s is %s at tree size %d (checkpoint verified)\n", name, version, ev.Release.Status, ev.Checkpoint.Size)
-	fmt.Fprintf(w, "verified %d history records and %d attestations", len(ev.Records), len(ev.Attestations)-erased)
+	fmt.Fprintf(w, "verified %d history records and %d attestations", len(ev.Records), len(ev.Attestations)-erased-unverified)
 	if erased > 0 {
 		fmt.Fprintf(w, " (%d more with erased statements)", erased)
+	}
+	if unverified > 0 {
+		fmt.Fprintf(w, " (%d more keyless ones whose certificates no --sigstore-trusted-root issued)", unverified)
 	}
 	fmt.Fprintln(w, ": signatures, inclusion proofs, consistency")
 	for _, r := range v.Results {

@@ -27,6 +27,12 @@ signature, and replay every entry through the same state machine the registry
 runs, reporting the first entry that should have been refused. Then compare the
 replayed state with the registry's answers for every package.
 
+Keyless attestations (Sigstore bundles) are matched against the log (the
+bundle's digest, signature and statement), and verified again against the
+--sigstore-trusted-root files: a bundle the log says was verified against one
+of them must verify; bundles from roots the auditor does not hold are counted
+as unchecked.
+
 Progress is saved (--state, default under $VOUCH_HOME/audit/); the next run
 checks that the log still extends what was audited and continues from there.
 Exit status: 0 when everything checks out, 1 otherwise.`,
@@ -53,8 +59,12 @@ Exit status: 0 when everything checks out, 1 otherwise.`,
 					fmt.Fprintf(g.errOut, "\rauditing: %d / %d entries (%.0f/s)   ", done, total, float64(done)/time.Since(start).Seconds())
 				}
 			}
+			roots, err := loadTrustedRoots(g.trustedRoots)
+			if err != nil {
+				return err
+			}
 			rep, err := audit.Run(cmd.Context(), audit.Options{Client: c, LogURL: g.registry, StateFile: stateFile,
-				Compare: !noCompare, Progress: progress}, v)
+				Compare: !noCompare, Progress: progress, Sigstore: roots}, v)
 			if progress != nil {
 				fmt.Fprintln(g.errOut)
 			}
@@ -73,6 +83,7 @@ Exit status: 0 when everything checks out, 1 otherwise.`,
 	cmd.Flags().StringVar(&stateFile, "state", "", "file that keeps the audit's progress (default $VOUCH_HOME/audit/<origin>.json)")
 	cmd.Flags().BoolVar(&fresh, "fresh", false, "start from entry 0, ignoring saved progress")
 	cmd.Flags().BoolVar(&noCompare, "no-compare", false, "skip asking the registry about every package")
+	cmd.Flags().StringArrayVar(&g.trustedRoots, "sigstore-trusted-root", nil, "a Sigstore trusted_root.json to verify keyless attestations' bundles against (repeatable); without one, bundles are only matched against the log")
 	return cmd
 }
 
@@ -85,6 +96,13 @@ func printAudit(w io.Writer, r *audit.Report) {
 	fmt.Fprintf(w, "every entry is signed and obeys the rules; the entries match the checkpoint\n")
 	if r.Erased > 0 {
 		fmt.Fprintf(w, "%d attestation statements were checked; %d were erased, so their signatures could not be re-checked\n", r.Statements, r.Erased)
+	}
+	if r.Bundles+r.BundlesUnchecked > 0 {
+		fmt.Fprintf(w, "%d keyless bundles verified against a trusted root", r.Bundles)
+		if r.BundlesUnchecked > 0 {
+			fmt.Fprintf(w, "; %d matched the log but no trusted root given (--sigstore-trusted-root) issued their certificates", r.BundlesUnchecked)
+		}
+		fmt.Fprintln(w)
 	}
 	if len(r.Mismatches) > 0 {
 		fmt.Fprintf(w, "FAIL: the registry's answers differ from the log in %d places:\n", len(r.Mismatches))

@@ -45,20 +45,42 @@ func (p *profileFlags) attach(rec *record.Record) (*client.Submission, error) {
 func newIdentityCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "identity", Short: "Register and manage identities (public keys)"}
 	var prof profileFlags
+	var ext externalSigning
 	reg := &cobra.Command{
 		Use:   "register",
 		Short: "Register the --key's public key with the registry",
 		Long: `Register a public key: logs an identity record signed by the key itself.
 A key must be registered before it can own packages or sign records.
 
+--key takes vouch key generate's keys, cosign's encrypted keys (cosign
+generate-key-pair; the password from --password-file or COSIGN_PASSWORD) and
+OpenSSH Ed25519 and ECDSA P-256 keys (ssh-keygen -t ed25519).
+
+For a key held elsewhere (a KMS, an HSM), register in two steps: --public-key
+FILE --print-signing-input writes the exact bytes to sign (the DSSE
+pre-authentication encoding of the identity record) to stdout; sign them with
+the key (Ed25519: the bytes; ECDSA P-256: SHA-256 of the bytes, ASN.1 DER
+signature, raw or base64), then submit with --public-key FILE --signing-input
+FILE --signature FILE.
+
 A profile (--name, --email, --org, --url) is optional. It never enters the log:
 the log holds only a salted commitment to it, and the profile and salt are kept
 off the log, where "vouch admin erase" can remove them without breaking any
 proof.`,
 		Example: `  vouch identity register --key alice.key
-  vouch identity register --key alice.key --name "Alice Example" --org "Acme"`,
+  vouch identity register --key alice.key --name "Alice Example" --org "Acme"
+  vouch identity register --key cosign.key --password-file cosign.pass
+  vouch identity register --key ~/.ssh/id_ed25519
+  vouch identity register --public-key kms.pub --print-signing-input > to-sign.bin
+  vouch identity register --public-key kms.pub --signing-input to-sign.bin --signature to-sign.sig`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ext.publicKey != "" || ext.print || ext.signature != "" || ext.input != "" {
+				if !prof.empty() {
+					return errors.New("a key signing elsewhere registers without a profile (--name, --email, --org, --url): the profile's salt would have to travel with the signing input")
+				}
+				return ext.run(cmd, g)
+			}
 			k, err := g.signer()
 			if err != nil {
 				return err
@@ -87,6 +109,10 @@ proof.`,
 		},
 	}
 	prof.add(reg)
+	reg.Flags().StringVar(&ext.publicKey, "public-key", "", "the public key of a key held elsewhere (PEM, or an OpenSSH .pub line)")
+	reg.Flags().BoolVar(&ext.print, "print-signing-input", false, "write the bytes the --public-key's key must sign to stdout")
+	reg.Flags().StringVar(&ext.input, "signing-input", "", "the bytes --print-signing-input wrote")
+	reg.Flags().StringVar(&ext.signature, "signature", "", "the signature over the signing input (raw or base64)")
 	show := &cobra.Command{
 		Use:   "show KEYID|KEYFILE",
 		Short: "Show a registered identity",
@@ -143,7 +169,7 @@ old key can no longer sign. Signatures the old key made before stay valid.`,
 			if newKey == "" {
 				return errors.New("--new-key FILE is required (create it with vouch key generate)")
 			}
-			nk, err := keys.LoadPrivate(newKey)
+			nk, err := g.loadKey(newKey, "--new-key")
 			if err != nil {
 				return err
 			}

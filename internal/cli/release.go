@@ -349,6 +349,9 @@ func printRelease(w io.Writer, r *api.ReleaseResponse) {
 	if r.Digest != "" {
 		fmt.Fprintf(w, "digest     %s\n", r.Digest)
 	}
+	for _, d := range r.Digests {
+		fmt.Fprintf(w, "           %s\n", d)
+	}
 	if r.Size > 0 || r.MediaType != "" {
 		fmt.Fprintf(w, "size       %s (%s)\n", human(r.Size), r.MediaType)
 	}

@@ -32,10 +32,16 @@ type globals struct {
 	// requires, or those a served log submits to.
 	witnessPolicy string
 	keyFiles      []string
-	logKey        string
-	json          bool
-	out           io.Writer
-	errOut        io.Writer
+	// passwordFile holds the password of encrypted --key files (else
+	// COSIGN_PASSWORD).
+	passwordFile string
+	// trustedRoots are Sigstore trusted roots the client verifies keyless
+	// bundles against (vouch verify, vouch audit).
+	trustedRoots []string
+	logKey       string
+	json         bool
+	out          io.Writer
+	errOut       io.Writer
 }
 
 // Main runs the CLI with args and returns the exit status.
@@ -89,7 +95,8 @@ running registry (--registry, default ` + DefaultRegistry + `).`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.registry, "registry", envOr("VOUCH_REGISTRY", DefaultRegistry), "registry URL (env VOUCH_REGISTRY)")
 	pf.StringVar(&g.logURL, "log-url", os.Getenv("VOUCH_LOG_URL"), "where the log's tiles are read from to verify, e.g. a mirror or CDN of the registry's /log/ (default: the registry; env VOUCH_LOG_URL)")
-	pf.StringSliceVar(&g.keyFiles, "key", envList("VOUCH_KEY"), "private key file to sign with; repeatable where several signers are allowed (env VOUCH_KEY)")
+	pf.StringSliceVar(&g.keyFiles, "key", envList("VOUCH_KEY"), "private key file to sign with: vouch key generate's, cosign's (encrypted) or OpenSSH's; repeatable where several signers are allowed (env VOUCH_KEY)")
+	pf.StringVar(&g.passwordFile, "password-file", "", "file whose first line is the password of encrypted --key files (default: env COSIGN_PASSWORD)")
 	pf.StringVar(&g.logKey, "log-key", os.Getenv("VOUCH_LOG_KEY"), "the registry's log verifier key, or a file holding it such as <data>/log.vkey (env VOUCH_LOG_KEY)")
 	pf.BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	pf.StringVar(&g.witnessPolicy, "witness-policy", os.Getenv("VOUCH_WITNESS_POLICY"), "a witness policy file (docs/witnessing.md): clients refuse checkpoints without a quorum of its witnesses' cosignatures; vouch serve submits its checkpoints to them (env VOUCH_WITNESS_POLICY)")
@@ -157,6 +164,9 @@ func (g *globals) client() (*client.Client, error) {
 		return nil, err
 	}
 	o.WitnessPolicy = policy
+	if o.Sigstore, err = loadTrustedRoots(g.trustedRoots); err != nil {
+		return nil, err
+	}
 	return client.New(g.registry, o)
 }
 
@@ -175,13 +185,32 @@ func (g *globals) signers() ([]*keys.PrivateKey, error) {
 	}
 	var out []*keys.PrivateKey
 	for _, f := range g.keyFiles {
-		k, err := keys.LoadPrivate(f)
+		k, err := g.loadKey(f, "--key")
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, k)
 	}
 	return out, nil
+}
+
+// loadKey reads a private key file given to flag, in any format package
+// keys reads; a file of another kind gets an error saying what it is.
+func (g *globals) loadKey(path, flag string) (*keys.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := keys.ParsePrivate(b, keys.PasswordFrom(g.passwordFile))
+	if err != nil {
+		switch got := sniffFile(b); got {
+		case kindPrivateKey, kindCosignKey, kindSSHKey:
+			return nil, fmt.Errorf("%s: %v", path, err)
+		default:
+			return nil, kindError(path, flag, got, kindPrivateKey, kindCosignKey, kindSSHKey)
+		}
+	}
+	return k, nil
 }
 
 // signedClient loads the --key signers and a verifying client.

@@ -44,6 +44,7 @@ type serveFlags struct {
 	witnessInterval time.Duration
 	tufDir          string
 	rotateLog       bool
+	trustedRoots    []string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -90,6 +91,7 @@ integrates and signs checkpoints. See docs/operating.md.`,
 	fl.DurationVar(&f.witnessInterval, "witness-interval", 500*time.Millisecond, "with --witness-policy: the least time between two rounds of submissions to the witnesses")
 	fl.IntVar(&f.maxConns, "max-connections", 4096, "most open client connections; more wait to be accepted")
 	fl.DurationVar(&f.monitor, "monitor-interval", time.Hour, "how often linked content is re-checked; changed or vanished content is tombstoned (0: never)")
+	fl.StringArrayVar(&f.trustedRoots, "sigstore-trusted-root", nil, "a Sigstore trusted_root.json to verify keyless bundles against (repeatable; a file may hold several, one per line); without one, keyless bundles are refused")
 	return cmd
 }
 
@@ -104,6 +106,10 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	}
 	if (f.newLog || f.rotateLog) && f.origin == "" {
 		return errors.New("--new-log and --rotate-log need --origin with the new log's origin")
+	}
+	roots, err := loadTrustedRoots(f.trustedRoots)
+	if err != nil {
+		return err
 	}
 	if f.newLog && f.rotateLog {
 		return errors.New("--new-log (the old database is lost) and --rotate-log (the new log continues the old one) exclude each other")
@@ -156,6 +162,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest, Guard: guard,
 		WitnessPolicy: policy, WitnessInterval: f.witnessInterval,
 		Continues: dir.Continues(), ContinuesKey: dir.Predecessor(),
+		Sigstore: roots,
 	})
 	if err != nil {
 		return err

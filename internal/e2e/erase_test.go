@@ -192,7 +192,7 @@ func grepPostgres(t *testing.T, env *testreg.Env, needles ...string) []string {
 	}
 	defer db.Close()
 	var found []string
-	for _, table := range []string{"entries", "entry_signers", "entry_subjects", "hashes", "checkpoints", "state", "offlog", "statements"} {
+	for _, table := range []string{"entries", "entry_signers", "entry_subjects", "hashes", "checkpoints", "state", "offlog", "statements", "keyless"} {
 		rows, err := db.Query("SELECT * FROM " + table)
 		if err != nil {
 			t.Fatal(err)

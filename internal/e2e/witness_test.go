@@ -66,7 +66,7 @@ func newLogDir(t *testing.T) (dir, origin, vkey string) {
 	return dir, d.Config.Origin, d.LogVKey
 }
 
-func policy(t *testing.T, text string) *cosign.Policy {
+func witnessPolicy(t *testing.T, text string) *cosign.Policy {
 	t.Helper()
 	p, err := cosign.ParsePolicy([]byte(text))
 	if err != nil {
@@ -151,8 +151,8 @@ func TestWitnessedRegistry(t *testing.T) {
 		}
 	}
 	both := "witness w1 " + w1.vkey + " " + w1.url + "\nwitness w2 " + w2.vkey + " " + w2.url + "\ngroup both all w1 w2\nquorum both\n"
-	env := testreg.Start(t, testreg.Options{Dir: dir, SQLite: true, WitnessPolicy: policy(t, both)})
-	c := env.ClientWith(client.Options{WitnessPolicy: policy(t, both)})
+	env := testreg.Start(t, testreg.Options{Dir: dir, SQLite: true, WitnessPolicy: witnessPolicy(t, both)})
+	c := env.ClientWith(client.Options{WitnessPolicy: witnessPolicy(t, both)})
 	var rc *client.Receipt
 	for i := 0; i < 5; i++ {
 		rc = register(t, c)
@@ -181,8 +181,8 @@ func TestWitnessedRegistry(t *testing.T) {
 	// One of two: w2 goes away, and the registry goes on with w1 alone.
 	w2.srv.Close()
 	oneOfTwo := "witness w1 " + w1.vkey + " " + w1.url + "\nwitness w2 " + w2.vkey + " " + w2.url + "\ngroup one 1 w1 w2\nquorum one\n"
-	env = testreg.Start(t, testreg.Options{Dir: dir, SQLite: true, WitnessPolicy: policy(t, oneOfTwo)})
-	c = env.ClientWith(client.Options{WitnessPolicy: policy(t, oneOfTwo)})
+	env = testreg.Start(t, testreg.Options{Dir: dir, SQLite: true, WitnessPolicy: witnessPolicy(t, oneOfTwo)})
+	c = env.ClientWith(client.Options{WitnessPolicy: witnessPolicy(t, oneOfTwo)})
 	rc = register(t, c)
 	if got := cosigners(t, rc.Checkpoint.Note, w1, w2); len(got) != 1 || got[0] != "witness.test/w1" {
 		t.Fatalf("with w2 down, the checkpoint is cosigned by %v", got)
@@ -192,7 +192,7 @@ func TestWitnessedRegistry(t *testing.T) {
 		t.Fatalf("status shows no error for the witness that is down: %+v", st.Witnesses)
 	}
 	// A client that needs both refuses it, and names the one missing.
-	strict := env.ClientWith(client.Options{WitnessPolicy: policy(t, both)})
+	strict := env.ClientWith(client.Options{WitnessPolicy: witnessPolicy(t, both)})
 	_, _, err = strict.Checkpoint(context.Background())
 	var qe *cosign.QuorumError
 	if !errors.As(err, &qe) || !strings.Contains(err.Error(), "missing w2 (witness.test/w2)") {
@@ -212,17 +212,17 @@ func TestSplitViewIsCaught(t *testing.T) {
 	}
 	pol := "witness w " + w.vkey + " " + w.url + "\nquorum w\n"
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := testreg.Start(t, testreg.Options{Dir: dirA, SQLite: true, WitnessPolicy: policy(t, pol), Logger: quiet})
-	register(t, a.ClientWith(client.Options{WitnessPolicy: policy(t, pol)}))
+	a := testreg.Start(t, testreg.Options{Dir: dirA, SQLite: true, WitnessPolicy: witnessPolicy(t, pol), Logger: quiet})
+	register(t, a.ClientWith(client.Options{WitnessPolicy: witnessPolicy(t, pol)}))
 	a.Stop()
 	// B is a copy of A that goes on to write other entries under the same
 	// key: the attacker's second history.
 	dirB := filepath.Join(t.TempDir(), "b")
 	copyDir(t, dirA, dirB)
 	os.Remove(filepath.Join(dirB, "LOCK"))
-	a = testreg.Start(t, testreg.Options{Dir: dirA, SQLite: true, WitnessPolicy: policy(t, pol), Logger: quiet})
+	a = testreg.Start(t, testreg.Options{Dir: dirA, SQLite: true, WitnessPolicy: witnessPolicy(t, pol), Logger: quiet})
 	aHome := t.TempDir()
-	ca := a.ClientWith(client.Options{WitnessPolicy: policy(t, pol), Home: aHome})
+	ca := a.ClientWith(client.Options{WitnessPolicy: witnessPolicy(t, pol), Home: aHome})
 	for i := 0; i < 3; i++ {
 		register(t, ca)
 	}
@@ -235,7 +235,7 @@ func TestSplitViewIsCaught(t *testing.T) {
 	// B asks the witness to cosign its history: it is refused, and B
 	// raises the alarm in its status and its log.
 	var logs syncBuffer
-	b = testreg.Start(t, testreg.Options{Dir: dirB, SQLite: true, WitnessPolicy: policy(t, pol), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	b = testreg.Start(t, testreg.Options{Dir: dirB, SQLite: true, WitnessPolicy: witnessPolicy(t, pol), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		st, err := b.Reg.Status(context.Background())
@@ -268,12 +268,12 @@ func TestSplitViewIsCaught(t *testing.T) {
 	// it, naming the witness whose cosignature is missing; a client that
 	// holds A's checkpoint refuses it as a fork too.
 	b = testreg.Start(t, testreg.Options{Dir: dirB, SQLite: true, Logger: quiet})
-	_, _, err := b.ClientWith(client.Options{WitnessPolicy: policy(t, pol)}).Checkpoint(context.Background())
+	_, _, err := b.ClientWith(client.Options{WitnessPolicy: witnessPolicy(t, pol)}).Checkpoint(context.Background())
 	var qe *cosign.QuorumError
 	if !errors.As(err, &qe) || !strings.Contains(err.Error(), "missing w (witness.test/split)") {
 		t.Fatalf("a client with the policy, reading the other history: %v", err)
 	}
-	_, _, err = b.ClientWith(client.Options{WitnessPolicy: policy(t, pol), Home: aHome}).Checkpoint(context.Background())
+	_, _, err = b.ClientWith(client.Options{WitnessPolicy: witnessPolicy(t, pol), Home: aHome}).Checkpoint(context.Background())
 	if err == nil {
 		t.Fatal("a client holding A's witnessed checkpoint accepted B's history")
 	}

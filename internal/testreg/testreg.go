@@ -24,6 +24,7 @@ import (
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/server"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store/sqlstore"
 	"github.com/vouchdev/vouch/translog"
@@ -61,6 +62,8 @@ type Options struct {
 	// TUFDir, if set, is a TUF repository directory (package tufrepo)
 	// whose repository/ is served under /tuf/.
 	TUFDir string
+	// Sigstore are the trusted roots keyless bundles are verified against.
+	Sigstore *sigstore.Roots
 }
 
 // Env is a running test registry.
@@ -133,7 +136,7 @@ func Start(t testing.TB, o Options) *Env {
 		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
 		Fetcher: content.NewClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond,
 		WitnessPolicy: o.WitnessPolicy, WitnessInterval: 20 * time.Millisecond,
-		Continues: d.Continues(), ContinuesKey: d.Predecessor()})
+		Continues: d.Continues(), ContinuesKey: d.Predecessor(), Sigstore: o.Sigstore})
 	if err != nil {
 		t.Fatal(err)
 	}

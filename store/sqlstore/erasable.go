@@ -62,9 +62,31 @@ func (db *DB) StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byt
 	return out, err
 }
 
-// DeleteStatements implements store.Store.
+// KeylessOf implements store.Store.
+func (db *DB) KeylessOf(ctx context.Context, idxs []uint64, bundles bool) (map[uint64]*store.Keyless, error) {
+	out := map[uint64]*store.Keyless{}
+	cols := `idx, identity, issuer, subject, NULL`
+	if bundles {
+		cols = `idx, identity, issuer, subject, bundle`
+	}
+	err := db.queryIn(ctx, db.r, `SELECT `+cols+` FROM keyless WHERE idx IN (?)`, indexArgs(idxs), func(rows *sql.Rows) error {
+		var idx int64
+		k := &store.Keyless{}
+		if err := rows.Scan(&idx, &k.Identity, &k.Issuer, &k.Subject, &k.Bundle); err != nil {
+			return err
+		}
+		out[uint64(idx)] = k
+		return nil
+	})
+	return out, err
+}
+
+// DeleteStatements implements store.Store: statements and keyless data.
 func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
-	return db.execEach(ctx, `DELETE FROM statements WHERE idx = ?`, indexArgs(idxs))
+	if err := db.execEach(ctx, `DELETE FROM statements WHERE idx = ?`, indexArgs(idxs)); err != nil {
+		return err
+	}
+	return db.execEach(ctx, `DELETE FROM keyless WHERE idx = ?`, indexArgs(idxs))
 }
 
 // UseOnce implements store.Store.

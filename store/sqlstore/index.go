@@ -48,6 +48,14 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 		b.WriteString(` JOIN entry_signers g ON g.idx = e.idx AND g.key_id = ?`)
 		args = append(args, q.Signer)
 	}
+	if id := q.Identity; id != nil {
+		b.WriteString(` JOIN keyless k ON k.idx = e.idx AND ` + db.d.match("k.subject", id))
+		args = append(args, db.d.pattern(id))
+		if id.Issuer != "" {
+			b.WriteString(` AND k.issuer = ?`)
+			args = append(args, id.Issuer)
+		}
+	}
 	b.WriteString(` WHERE e.idx < ?`)
 	args = append(args, idxArg(q.Size))
 	cond := func(sql string, v any) {
@@ -144,4 +152,42 @@ func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, err
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// match is the condition that col matches an identity filter's subject:
+// equality, or for a pattern SQLite's GLOB and PostgreSQL's LIKE (both
+// case-sensitive), with the filter's "*" as their wildcard and every other
+// character literal (see pattern).
+func (d *dialect) match(col string, id *store.IdentityFilter) string {
+	switch {
+	case !id.Pattern:
+		return col + " = ?"
+	case d.name == "sqlite":
+		return col + " GLOB ?"
+	default:
+		return col + ` LIKE ? ESCAPE '\'`
+	}
+}
+
+// pattern is the argument of match.
+func (d *dialect) pattern(id *store.IdentityFilter) string {
+	if !id.Pattern {
+		return id.Subject
+	}
+	var b strings.Builder
+	for _, c := range id.Subject {
+		switch {
+		case c == '*' && d.name == "sqlite":
+			b.WriteRune('*')
+		case c == '*':
+			b.WriteRune('%')
+		case d.name == "sqlite" && (c == '?' || c == '['):
+			b.WriteString("[" + string(c) + "]")
+		case d.name != "sqlite" && (c == '%' || c == '_' || c == '\\'):
+			b.WriteString(`\` + string(c))
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
 }

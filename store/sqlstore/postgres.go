@@ -98,6 +98,6 @@ func (l *pgLease) Release() {
 // compactPostgres rewrites the tables that hold erasable data, so that
 // deleted rows do not linger in their pages.
 func compactPostgres(ctx context.Context, db *DB) error {
-	_, err := db.w.ExecContext(ctx, `VACUUM (FULL) offlog, statements`)
+	_, err := db.w.ExecContext(ctx, `VACUUM (FULL) offlog, statements, keyless`)
 	return err
 }

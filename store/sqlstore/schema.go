@@ -86,4 +86,16 @@ var migrations = []migration{
 			`CREATE TABLE index_roots (size BIGINT PRIMARY KEY, root BYTEA NOT NULL)`,
 		},
 	},
+	{
+		// Keyless attestations' bundles and signer identities, off the
+		// log and erasable like statements; indexed by identity.
+		sqlite: []string{
+			`CREATE TABLE keyless (idx INTEGER PRIMARY KEY, bundle BLOB NOT NULL, identity BLOB NOT NULL, issuer TEXT NOT NULL, subject TEXT NOT NULL)`,
+			`CREATE INDEX keyless_subject ON keyless(subject, issuer, idx)`,
+		},
+		postgres: []string{
+			`CREATE TABLE keyless (idx BIGINT PRIMARY KEY, bundle BYTEA NOT NULL, identity BYTEA NOT NULL, issuer TEXT COLLATE "C" NOT NULL, subject TEXT COLLATE "C" NOT NULL)`,
+			`CREATE INDEX keyless_subject ON keyless(subject, issuer, idx)`,
+		},
+	},
 }

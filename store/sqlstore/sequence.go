@@ -200,6 +200,7 @@ var inserts = [...]insertSQL{
 	{`INSERT INTO statements (idx, data) VALUES `, 2, ``},
 	{`INSERT INTO index_nodes (label, size, node) VALUES `, 3, ``},
 	{`INSERT INTO index_roots (size, root) VALUES `, 2, ``},
+	{`INSERT INTO keyless (idx, bundle, identity, issuer, subject) VALUES `, 5, ``},
 }
 
 // flush writes the buffered rows.
@@ -246,6 +247,9 @@ func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog
 	}
 	if e.Statement != nil {
 		t.add(5, idx, e.Statement)
+	}
+	if k := e.Keyless; k != nil {
+		t.add(8, idx, k.Bundle, k.Identity, k.Issuer, k.Subject)
 	}
 	t.head.Sequenced++
 	t.head.LastTime = e.Time

@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SizeAt", testSizeAt},
 		{"OffLog", testOffLog},
 		{"Statements", testStatements},
+		{"Keyless", testKeyless},
 		{"UseOnce", testUseOnce},
 		{"Erasures", testErasures},
 		{"Lease", testLease},
