@@ -19,6 +19,9 @@ type LogReader interface {
 	Origin() string
 	// Checkpoint returns the latest checkpoint.
 	Checkpoint(ctx context.Context) (*translog.Checkpoint, error)
+	// Checkpoints lists the checkpoints of size at least from, oldest
+	// first, at most limit (for auditors, who check each).
+	Checkpoints(ctx context.Context, from uint64, limit int) ([]*translog.Checkpoint, error)
 	// WaitCovered waits until a checkpoint covers entry index.
 	WaitCovered(ctx context.Context, index uint64) (*translog.Checkpoint, error)
 	// Entry returns an entry with its inclusion proof in the tree of the

@@ -178,6 +178,11 @@ type Checkpoint struct {
 	Note   string    `json:"note"`
 }
 
+// CheckpointList answers GET /api/v1/checkpoints.
+type CheckpointList struct {
+	Checkpoints []*Checkpoint `json:"checkpoints"`
+}
+
 // AppendResponse answers POST /api/v1/entries.
 type AppendResponse struct {
 	Index    uint64    `json:"index"`

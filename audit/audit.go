@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ import (
 	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/translog"
+	"github.com/vouchdev/vouch/vindex"
 )
 
 // Options configure an audit.
@@ -83,6 +85,10 @@ type Report struct {
 	// erased (their signatures can no longer be checked).
 	Statements int `json:"statements"`
 	Erased     int `json:"erased"`
+	// IndexRoots is the number of checkpoints whose verifiable index root
+	// (the "vouch-index" line) was checked against the index rebuilt from
+	// the entries.
+	IndexRoots int `json:"indexRoots"`
 	// Bundles is the number of keyless attestations whose bundle verified
 	// against one of the auditor's trusted roots; BundlesUnchecked those
 	// whose bundle matched the log but was not verified (no root of the
@@ -105,6 +111,8 @@ type saved struct {
 	Checkpoint string        `json:"checkpoint"`
 	LastTime   time.Time     `json:"lastTime"`
 	State      *state.Memory `json:"state"`
+	// Index is the rebuilt verifiable index's nodes, by hex label.
+	Index map[string][]byte `json:"index"`
 }
 
 type auditor struct {
@@ -121,6 +129,14 @@ type auditor struct {
 	statements, erased int
 	bundles, unchecked int
 	bundleMu           sync.Mutex
+	// index is the verifiable index rebuilt from the entries, ib what the
+	// entries since the last checked checkpoint change in it, and
+	// checkpoints the checkpoints still to check as the replay reaches
+	// their sizes.
+	index       *vindex.MemoryNodes
+	ib          *vindex.Batch
+	checkpoints []*translog.Checkpoint
+	indexRoots  int
 }
 
 // Run audits the log up to its latest checkpoint.
@@ -132,7 +148,7 @@ func Run(ctx context.Context, o Options, v *translog.Verifier) (*Report, error) 
 		o.HTTPClient = http.DefaultClient
 	}
 	a := &auditor{o: o, v: v, mem: state.NewMemory(), rf: &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren},
-		keys: state.NewKeyCache(1 << 20)}
+		keys: state.NewKeyCache(1 << 20), index: vindex.NewMemoryNodes(), ib: vindex.NewBatch()}
 	a.rng = a.rf.NewEmptyRange(0)
 	start := time.Now()
 	cp, _, err := o.Client.Checkpoint(ctx)
@@ -144,6 +160,9 @@ func Run(ctx context.Context, o Options, v *translog.Verifier) (*Report, error) 
 		return nil, err
 	}
 	rep := &Report{Origin: v.Origin(), From: from, To: cp.Size}
+	if err := a.listCheckpoints(ctx, from, cp); err != nil {
+		return nil, err
+	}
 	viol, err := a.replay(ctx, from, cp.Size)
 	if err != nil {
 		return nil, err
@@ -167,6 +186,7 @@ func Run(ctx context.Context, o Options, v *translog.Verifier) (*Report, error) 
 		return nil, err
 	}
 	rep.Packages = len(a.mem.Packages)
+	rep.IndexRoots = a.indexRoots
 	rep.Statements, rep.Erased = a.statements, a.erased
 	rep.Bundles, rep.BundlesUnchecked = a.bundles, a.unchecked
 	if o.Compare {
@@ -219,6 +239,21 @@ func (a *auditor) resume(ctx context.Context, cp *translog.Checkpoint) (uint64, 
 		return 0, errors.New("audit state does not match its checkpoint; delete it to start over")
 	}
 	a.rng, a.mem, a.lastTime = rng, s.State, s.LastTime
+	if s.Index == nil && s.Size > 0 {
+		// Saved by an auditor that did not rebuild the index: it cannot
+		// be checked from here on; start over to check it.
+		a.index = nil
+	} else {
+		nodes := make(map[string][]byte, len(s.Index))
+		for k, v := range s.Index {
+			b, err := hex.DecodeString(k)
+			if err != nil {
+				return 0, fmt.Errorf("audit state %s is corrupt (delete it to start over): %w", a.o.StateFile, err)
+			}
+			nodes[string(b)] = v
+		}
+		a.index.Import(nodes)
+	}
 	for _, id := range a.mem.Identities {
 		a.keys.Parse(id)
 	}
@@ -229,7 +264,15 @@ func (a *auditor) save(cp *translog.Checkpoint) error {
 	if a.o.StateFile == "" {
 		return nil
 	}
-	b, err := json.Marshal(saved{Origin: a.v.Origin(), Size: cp.Size, Range: a.rng.Hashes(), Checkpoint: string(cp.Note), LastTime: a.lastTime, State: a.mem})
+	var index map[string][]byte
+	if a.index != nil {
+		index = make(map[string][]byte, len(a.index.Export()))
+		for k, v := range a.index.Export() {
+			index[hex.EncodeToString([]byte(k))] = v
+		}
+	}
+	b, err := json.Marshal(saved{Origin: a.v.Origin(), Size: cp.Size, Range: a.rng.Hashes(), Checkpoint: string(cp.Note), LastTime: a.lastTime, State: a.mem,
+		Index: index})
 	if err != nil {
 		return err
 	}
@@ -296,6 +339,14 @@ func (a *auditor) replay(ctx context.Context, from, to uint64) (*Violation, erro
 				return v, nil
 			}
 			done = idx + 1
+			for len(a.checkpoints) > 0 && a.checkpoints[0].Size <= done {
+				if a.checkpoints[0].Size == done {
+					if v, err := a.checkCheckpoint(ctx, a.checkpoints[0]); v != nil || err != nil {
+						return v, err
+					}
+				}
+				a.checkpoints = a.checkpoints[1:]
+			}
 		}
 		if a.o.Progress != nil && time.Since(lastReport) > 500*time.Millisecond {
 			a.o.Progress(done, to)
@@ -323,6 +374,7 @@ func (a *auditor) apply(idx uint64, e *record.Entry) *Violation {
 		return &Violation{Index: idx, Code: "error", Reason: err.Error()}
 	}
 	a.mem.Commit(c, idx)
+	a.ib.Add(idx, e, c)
 	for _, id := range c.Identities {
 		a.keys.Parse(id)
 	}
@@ -511,4 +563,62 @@ func readBody(resp *http.Response) ([]byte, error) {
 		r = gz
 	}
 	return io.ReadAll(io.LimitReader(r, 64<<20))
+}
+
+// listCheckpoints fetches the checkpoints the replay of entries after from
+// reaches, up to cp (included), to check each.
+func (a *auditor) listCheckpoints(ctx context.Context, from uint64, cp *translog.Checkpoint) error {
+	next := from + 1
+	for next <= cp.Size {
+		cps, err := a.o.Client.Checkpoints(ctx, next, 1000)
+		if err != nil {
+			return err
+		}
+		if len(cps) == 0 {
+			break
+		}
+		for _, c := range cps {
+			if c.Size <= cp.Size {
+				a.checkpoints = append(a.checkpoints, c)
+			}
+		}
+		next = cps[len(cps)-1].Size + 1
+	}
+	if n := len(a.checkpoints); n == 0 || a.checkpoints[n-1].Size != cp.Size {
+		a.checkpoints = append(a.checkpoints, cp)
+	}
+	return nil
+}
+
+// checkCheckpoint checks a checkpoint the replay has reached: its root is
+// the tree of the entries replayed, and its index line (if any) is the
+// root of the index rebuilt from them. A wrong index root is a violation:
+// the registry's index lies about what its log holds.
+func (a *auditor) checkCheckpoint(ctx context.Context, cp *translog.Checkpoint) (*Violation, error) {
+	root, err := a.rng.GetRootHash(nil)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(root, cp.Hash[:]) {
+		return nil, fmt.Errorf("the entries served by the tile API hash to %x, but the checkpoint of size %d says %x", root, cp.Size, cp.Hash)
+	}
+	if cp.Index == nil || a.index == nil {
+		return nil, nil
+	}
+	u := vindex.NewUpdate(a.index, nil)
+	if err := a.ib.Apply(ctx, u, a.mem); err != nil {
+		return nil, err
+	}
+	ir, rows, err := u.Apply(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.index.Put(rows)
+	a.ib = vindex.NewBatch()
+	a.indexRoots++
+	if !bytes.Equal(ir[:], cp.Index) {
+		return &Violation{Index: cp.Size - 1, Code: "index_root", Reason: fmt.Sprintf(
+			"the checkpoint of size %d commits to index root %x, but the index of the entries it covers has root %x", cp.Size, cp.Index, ir)}, nil
+	}
+	return nil, nil
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	tclient "github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -237,4 +239,35 @@ func (c *Client) proveLeaf(ctx context.Context, index uint64, leafHash tlog.Hash
 		return c.tilesFailed(ctx, index, leaf, cp, proof, err)
 	}
 	return nil
+}
+
+// Checkpoints lists the registry's stored checkpoints of size at least
+// from, oldest first, at most limit, each verified with the log key;
+// checkpoints of another log (one this log continues after a key
+// rotation) are left out. They are not adopted (see VerifyCheckpoint).
+func (c *Client) Checkpoints(ctx context.Context, from uint64, limit int) ([]*translog.Checkpoint, error) {
+	var cl api.CheckpointList
+	q := url.Values{}
+	q.Set("from", strconv.FormatUint(from, 10))
+	q.Set("limit", strconv.Itoa(limit))
+	if err := c.getJSON(ctx, "/api/v1/checkpoints", q, &cl); err != nil {
+		return nil, err
+	}
+	out := make([]*translog.Checkpoint, 0, len(cl.Checkpoints))
+	last := uint64(0)
+	for _, a := range cl.Checkpoints {
+		if a == nil || a.Origin != c.log.Origin() {
+			continue
+		}
+		cp, err := c.log.Open([]byte(a.Note))
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint of size %d: %w", a.Size, err)
+		}
+		if cp.Size < from || cp.Size < last {
+			return nil, fmt.Errorf("the registry listed checkpoints out of order (%d after %d)", cp.Size, last)
+		}
+		last = cp.Size
+		out = append(out, cp)
+	}
+	return out, nil
 }

@@ -145,3 +145,17 @@ func (l *Log[T]) EntryBundle(ctx context.Context, index uint64, width int) ([]by
 	}
 	return translog.EncodeBundle(leaves)
 }
+
+// Checkpoints lists stored checkpoints of size at least from, oldest
+// first, at most limit, up to the newest this log publishes.
+func (l *Log[T]) Checkpoints(ctx context.Context, from uint64, limit int) ([]*translog.Checkpoint, error) {
+	rows, err := l.st.Checkpoints(ctx, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*translog.Checkpoint, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, l.checkpoint(r))
+	}
+	return out, nil
+}

@@ -180,3 +180,22 @@ func (r *Registry) Status(ctx context.Context) (*api.Status, error) {
 
 // HashReader reads the log's stored tree hashes (through the cache).
 func (r *Registry) HashReader(ctx context.Context) tlog.HashReader { return r.lc.HashReader(ctx) }
+
+// Checkpoints lists stored checkpoints of size at least from, oldest
+// first, at most limit, none newer than the one the registry publishes.
+func (r *Registry) Checkpoints(ctx context.Context, from uint64, limit int) ([]*translog.Checkpoint, error) {
+	pub, err := r.published(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := r.lc.Checkpoints(ctx, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	for i, cp := range cps {
+		if cp.Size > pub.Size {
+			return cps[:i], nil
+		}
+	}
+	return cps, nil
+}

@@ -314,7 +314,7 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 		return nil, err
 	}
 	var effects []*record.Entry
-	ib := newIndexBatch()
+	ib := vindex.NewBatch()
 	appended := 0
 	for i, p := range items {
 		idx, now := b.Next()
@@ -341,7 +341,7 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 		if err := b.Append(i, row, kvs, p.off); err != nil {
 			return nil, err
 		}
-		ib.add(row, changedPackages(changes))
+		ib.Add(idx, p.e, changes)
 		appended++
 		if p.e.Record != nil && p.e.Record.Type == record.TypeBanish {
 			effects = append(effects, p.e)

@@ -51,7 +51,7 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 	var view *batchView
 	var index *vindex.Update
 	err := r.st.Sequence(ctx, func(tx store.SeqTx) error {
-		ib := newIndexBatch()
+		ib := vindex.NewBatch()
 		if h := tx.Head(); h.Sequenced != first {
 			return fmt.Errorf("replicating from index %d, but the mirror holds %d entries", first, h.Sequenced)
 		}
@@ -96,7 +96,7 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 			if err := tx.Append(row, kvs, entries[i].OffLog); err != nil {
 				return err
 			}
-			ib.add(row, changedPackages(changes))
+			ib.Add(idx, e, changes)
 			if e.Record != nil && e.Record.Type == record.TypeBanish {
 				effects = append(effects, e)
 			}

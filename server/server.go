@@ -109,6 +109,7 @@ func (s *Server) routes() {
 	route("POST", "/api/v1/admin", s.postAdmin)
 	route("GET", "/api/v1/blobs/{digest}", s.getBlob)
 	route("GET", "/api/v1/status", s.getStatus)
+	route("GET", "/api/v1/checkpoints", s.getCheckpoints)
 	route("GET", "/api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, err := w.Write(openAPI)
@@ -308,6 +309,28 @@ func (s *Server) logTile(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) checkpointJSON(cp *translog.Checkpoint) *api.Checkpoint {
 	return &api.Checkpoint{Origin: s.reg.Origin(), Size: cp.Size, Root: base64.StdEncoding.EncodeToString(cp.Hash[:]), Time: cp.Time, Note: string(cp.Note)}
+}
+
+// getCheckpoints lists stored checkpoints, oldest first, for auditors that
+// check every one.
+func (s *Server) getCheckpoints(w http.ResponseWriter, r *http.Request) error {
+	from, _, err := uintParam(r, "from")
+	if err != nil {
+		return err
+	}
+	limit, err := limitParam(r)
+	if err != nil {
+		return err
+	}
+	cps, err := s.reg.Checkpoints(r.Context(), from, limit)
+	if err != nil {
+		return err
+	}
+	out := api.CheckpointList{Checkpoints: make([]*api.Checkpoint, len(cps))}
+	for i, cp := range cps {
+		out.Checkpoints[i] = s.checkpointJSON(cp)
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) error {

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/vouchdev/vouch/audit"
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/internal/testreg"
@@ -245,5 +247,65 @@ deny:
 	proxy.set(dropRejection)
 	if out, err := cli("verify", l.pkg+"@1.0.0", "--policy", policy, "--no-complete"); err != nil || bytes.Contains([]byte(out), []byte("do not ship")) {
 		t.Fatalf("without proofs the omission should go unseen: %v\n%s", err, out)
+	}
+}
+
+// TestAuditCatchesTamperedIndexRoot has a registry commit to a false index
+// root (a valid entry, written below the state machine with the index root
+// left as it was): vouch audit, which rebuilds the index from the log and
+// checks the root of every checkpoint, names that checkpoint.
+func TestAuditCatchesTamperedIndexRoot(t *testing.T) {
+	ctx := context.Background()
+	env := testreg.Start(t, testreg.Options{SQLite: true})
+	c := env.Client()
+	for range 5 {
+		register(t, c)
+	}
+	home := t.TempDir()
+	auditOnce := func() *audit.Report {
+		rep, err := audit.Run(ctx, audit.Options{Client: env.ClientAt(home), LogURL: env.URL, StateFile: filepath.Join(home, "audit.json")}, env.Verifier)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := auditOnce(); !rep.OK() || rep.IndexRoots == 0 {
+		t.Fatalf("clean log: %+v", rep)
+	}
+	k := newKey(t, keys.Ed25519)
+	sub := sign(t, &record.Record{Type: record.TypeIdentity, PublicKey: k.Public().Base64()}, k)
+	b, _ := json.Marshal(sub.Envelope)
+	e, payload, err := record.ParseEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := record.NewRecordEntry(e, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size uint64
+	err = env.Store.Sequence(ctx, func(tx storeSeqTx) error {
+		h := tx.Head()
+		leaf, err := entry.Leaf(time.Now())
+		if err != nil {
+			return err
+		}
+		if err := tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: entry.Time, Kind: "record", Type: "identity", Signers: []string{k.ID()}}, nil, nil); err != nil {
+			return err
+		}
+		root, err := env.Reg.IndexRoot(ctx, h.Sequenced)
+		if err != nil {
+			return err
+		}
+		size = h.Sequenced + 1
+		return tx.PutIndex(size, nil, root[:]) // the new key's list left out
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { cp := env.Reg.Latest(); return cp.Size >= size })
+	rep := auditOnce()
+	if rep.Violation == nil || rep.Violation.Code != "index_root" || rep.Violation.Index != size-1 {
+		t.Fatalf("audit of a false index root: %+v", rep)
 	}
 }

@@ -1,0 +1,168 @@
+package vindex
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
+)
+
+// Batch collects what a run of log entries changes in the index: the
+// packages whose state changed, and the log indexes to append to each
+// list. The registry, its mirrors and the auditor derive it the same way,
+// from the entries and the state machine's changes.
+type Batch struct {
+	packages map[string]bool
+	lists    map[[32]byte][]uint64
+}
+
+// NewBatch returns an empty batch.
+func NewBatch() *Batch {
+	return &Batch{packages: map[string]bool{}, lists: map[[32]byte][]uint64{}}
+}
+
+// Add notes entry e, logged at index, which the state machine accepted
+// with changes c: it joins the list of every key that signed it and, for
+// an attestation, of every content digest its statement names (and the
+// sha256 digest of release content it names by another digest); the
+// packages c changes are valued again. An import counts as the entry it
+// imports.
+func (b *Batch) Add(index uint64, e *record.Entry, c *state.Changes) {
+	e = e.Unwrap()
+	seen := map[string]bool{}
+	for _, k := range e.KeyIDs() {
+		if !seen[k] {
+			seen[k] = true
+			l := Label(KindSigner, k)
+			b.lists[l] = append(b.lists[l], index)
+		}
+	}
+	if a := e.Attestation; a != nil {
+		clear(seen)
+		subjects := a.Subjects
+		if c != nil {
+			// A statement naming content by sha384 or sha512 only is
+			// about it by its sha256 too.
+			subjects = append(slices.Clone(subjects), c.Resolved...)
+		}
+		for _, d := range subjects {
+			if !seen[d] {
+				seen[d] = true
+				l := Label(KindSubject, d)
+				b.lists[l] = append(b.lists[l], index)
+			}
+		}
+	}
+	if c != nil {
+		if c.Package != nil {
+			b.packages[c.Package.Name] = true
+		}
+		for _, r := range c.Releases {
+			b.packages[r.Package] = true
+		}
+	}
+}
+
+// Empty reports whether the batch changes nothing.
+func (b *Batch) Empty() bool { return len(b.packages) == 0 && len(b.lists) == 0 }
+
+// Packages lists the packages whose values change, in name order.
+func (b *Batch) Packages() []string {
+	out := make([]string, 0, len(b.packages))
+	for n := range b.packages {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// StateView is the state the package values are made of, as it stands
+// after the batch's entries.
+type StateView interface {
+	Package(name string) (*state.Package, error)
+	Release(name, version string) (*state.Release, error)
+}
+
+// Apply sets the batch's new values in u: each list extended from its
+// current value, each package valued from st.
+func (b *Batch) Apply(ctx context.Context, u *Update, st StateView) error {
+	labels := make([][32]byte, 0, len(b.lists))
+	for l := range b.lists {
+		labels = append(labels, l)
+	}
+	cur, err := u.Values(ctx, labels)
+	if err != nil {
+		return err
+	}
+	for _, l := range labels {
+		h, ok := cur[l]
+		if !ok {
+			h = ListStart
+		}
+		for _, i := range b.lists[l] {
+			h = ListNext(h, i)
+		}
+		u.Set(l, h)
+	}
+	for _, name := range b.Packages() {
+		p, err := st.Package(name)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			return fmt.Errorf("vindex: package %s changed but does not exist", name)
+		}
+		rels := make([]*state.Release, len(p.Versions))
+		for i, v := range p.Versions {
+			if rels[i], err = st.Release(name, v); err != nil {
+				return err
+			}
+		}
+		val, err := PackageValueOf(p, rels)
+		if err != nil {
+			return err
+		}
+		u.Set(Label(KindPackage, name), ValueHash(val))
+	}
+	return nil
+}
+
+// MemoryNodes is an index's newest nodes held in memory, for an auditor
+// that rebuilds the index as it replays a log.
+type MemoryNodes struct {
+	m map[string][]byte
+}
+
+// NewMemoryNodes returns an empty index.
+func NewMemoryNodes() *MemoryNodes { return &MemoryNodes{m: map[string][]byte{}} }
+
+// Nodes implements Nodes.
+func (n *MemoryNodes) Nodes(_ context.Context, labels [][]byte) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(labels))
+	for _, l := range labels {
+		if v, ok := n.m[string(l)]; ok {
+			out[string(l)] = v
+		}
+	}
+	return out, nil
+}
+
+// Put stores an update's nodes.
+func (n *MemoryNodes) Put(rows []NodeRow) {
+	for _, r := range rows {
+		n.m[string(r.Label)] = r.Node
+	}
+}
+
+// Export returns the nodes, to save (see Import).
+func (n *MemoryNodes) Export() map[string][]byte { return n.m }
+
+// Import replaces the nodes with saved ones.
+func (n *MemoryNodes) Import(m map[string][]byte) {
+	if m == nil {
+		m = map[string][]byte{}
+	}
+	n.m = m
+}
