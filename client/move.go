@@ -101,12 +101,13 @@ func (e *MovedError) Error() string {
 // and follows the move (at most MaxMoves times). It returns the client for
 // the registry that holds the package, the package as that registry
 // answers, and the verified checkpoint the answer is for; the client is c
-// itself when the package never moved.
-func (c *Client) Resolve(ctx context.Context, name string) (*Client, *api.Package, *translog.Checkpoint, error) {
+// itself when the package never moved. With complete, each registry's
+// answer is proven complete by its verifiable index (see At.Complete).
+func (c *Client) Resolve(ctx context.Context, name string, complete bool) (*Client, *api.Package, *translog.Checkpoint, error) {
 	cur := c
 	seen := map[string]bool{}
 	for hop := 0; ; hop++ {
-		p, cp, err := cur.Package(ctx, name, At{})
+		p, cp, err := cur.Package(ctx, name, At{Complete: complete})
 		if err != nil {
 			return nil, nil, nil, err
 		}

@@ -97,6 +97,13 @@ func pkgPath(name string) string { return "/api/v1/packages/" + url.PathEscape(n
 func (c *Client) Package(ctx context.Context, name string, at At) (*api.Package, *translog.Checkpoint, error) {
 	var p api.Package
 	if err := c.getJSON(ctx, pkgPath(name), at.values(), &p); err != nil {
+		var ae *APIError
+		if at.Complete && errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			// "No such package" is an answer too: the index must prove it.
+			if perr := c.checkAbsentPackage(ctx, name, ae.body); perr != nil {
+				return nil, nil, perr
+			}
+		}
 		return nil, nil, err
 	}
 	cp, err := c.verifyAnswer(ctx, p.Checkpoint)
@@ -168,6 +175,22 @@ func (c *Client) Release(ctx context.Context, name, version string, at At) (*api
 		}
 	}
 	return &rr, cp, nil
+}
+
+// checkAbsentPackage checks the proof a 404 answer about a package
+// carries: the index must prove it absent.
+func (c *Client) checkAbsentPackage(ctx context.Context, name string, body []byte) error {
+	if err := c.checkAbsentRelease(ctx, name, "", body); err != nil {
+		return err
+	}
+	var nf struct {
+		Complete *api.Completeness `json:"complete"`
+	}
+	json.Unmarshal(body, &nf)
+	if nf.Complete != nil && nf.Complete.Present {
+		return &IncompleteError{What: "package " + name, Reason: "the registry says it does not exist, but the index holds it"}
+	}
+	return nil
 }
 
 // checkAbsentRelease checks the proof a 404 answer about a release

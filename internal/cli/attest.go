@@ -359,7 +359,7 @@ them itself; it does not take the registry's word).`,
 				return err
 			}
 			if at == 0 {
-				if c, err = g.follow(cmd, c, name); err != nil {
+				if c, err = g.follow(cmd, c, name, !noComplete); err != nil {
 					return fmt.Errorf("verification failed: %w", err)
 				}
 			}

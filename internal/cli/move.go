@@ -142,8 +142,8 @@ not check their authority); yank notes and identity profiles stay here.`,
 // follow returns the client for the registry that holds package name now:
 // c, or, when the package moved, the registry its owners' move record
 // names, proven (see client.Resolve). It says so on stderr.
-func (g *globals) follow(cmd *cobra.Command, c *client.Client, name string) (*client.Client, error) {
-	to, _, _, err := c.Resolve(cmd.Context(), name)
+func (g *globals) follow(cmd *cobra.Command, c *client.Client, name string, complete bool) (*client.Client, error) {
+	to, _, _, err := c.Resolve(cmd.Context(), name, complete)
 	if err != nil {
 		return nil, err
 	}

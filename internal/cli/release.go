@@ -276,7 +276,7 @@ up to the first that covers them).`,
 			if at == 0 && asof == "" {
 				// Now is wherever the package is now; a point in the
 				// past is read where it was then, here.
-				if c, err = g.follow(cmd, c, name); err != nil {
+				if c, err = g.follow(cmd, c, name, !noComplete); err != nil {
 					return err
 				}
 			}

@@ -201,6 +201,17 @@ deny:
 			doc["releases"] = kept
 		}
 	}
+	hidePackage := func(path string, doc map[string]any) {
+		if path == "/api/v1/packages/"+l.pkg || path == "/api/v1/packages/acme%2Fcomplete" {
+			for k := range doc {
+				if k != "checkpoint" && k != "complete" && k != "treeSize" {
+					delete(doc, k)
+				}
+			}
+			doc["error"] = map[string]any{"code": "unknown_package", "message": "package " + l.pkg + " does not exist"}
+			doc["_status"] = 404.0
+		}
+	}
 	stripProof := func(path string, doc map[string]any) {
 		delete(doc, "complete")
 		dropRejection(path, doc)
@@ -227,6 +238,10 @@ deny:
 			_, _, err := c.Package(ctx, l.pkg, client.At{Include: "all", Complete: true})
 			return err
 		}, []string{"show", l.pkg, "--include", "all"}},
+		{"the package itself", hidePackage, func(c *client.Client) error {
+			_, _, err := c.Package(ctx, l.pkg, client.At{Complete: true})
+			return err
+		}, []string{"show", l.pkg}},
 		{"the proof", stripProof, func(c *client.Client) error {
 			_, err := c.Gather(ctx, l.pkg, "1.0.0", client.At{Complete: true})
 			return err
@@ -240,6 +255,12 @@ deny:
 		if out, err := cli(tc.cli...); err == nil || !strings.Contains(out, "not complete") {
 			t.Errorf("%s left out: vouch %s said (%v)\n%s", tc.name, tc.cli[0], err, out)
 		}
+	}
+
+	// An honest "no such package" is proven too.
+	proxy.set(nil)
+	if _, _, err := through().Package(ctx, "acme/nothing", client.At{Complete: true}); !client.IsCode(err, "unknown_package") {
+		t.Fatalf("an honest 404: %v", err)
 	}
 
 	// Without the proofs, dropping the rejection passes the policy: this

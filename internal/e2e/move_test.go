@@ -188,7 +188,7 @@ func TestMovePackage(t *testing.T) {
 	lb.release("2.0.0", v3, "published", owner2)
 
 	// A reader that asks A is led to B, by the library and by the CLI.
-	to, p, _, err := aReader.Resolve(ctx, l.pkg)
+	to, p, _, err := aReader.Resolve(ctx, l.pkg, true)
 	if err != nil || to.Origin() != b.Verifier.Origin() || p.Latest != "2.0.0" {
 		t.Fatalf("resolving at A: %+v %v", p, err)
 	}
@@ -249,7 +249,7 @@ func TestMovePackage(t *testing.T) {
 	}
 	l.owner = owner2
 	l.release("2.1.0", v3, "published", owner2)
-	if to, _, _, err := bc.Resolve(ctx, l.pkg); err != nil || to.Origin() != a.Verifier.Origin() {
+	if to, _, _, err := bc.Resolve(ctx, l.pkg, true); err != nil || to.Origin() != a.Verifier.Origin() {
 		t.Fatalf("resolving at B after the move back: %v", err)
 	}
 	_, err = lb.write(record.ChainPackage, &record.Record{Type: record.TypeYank, Version: "2.0.0", Reason: "x"}, owner2)
