@@ -23,6 +23,7 @@ import (
 	"github.com/vouchdev/vouch/cosign"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/logcore"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
@@ -90,6 +91,8 @@ type Config struct {
 	// lost or replaced database cannot fork the log. Servers always set
 	// it; tests of the core alone may leave it out.
 	Guard *translog.Guard
+	// Metrics, if set, records the registry's metrics (see package metrics).
+	Metrics *metrics.Metrics
 }
 
 // Registry is a running registry core.
@@ -107,6 +110,7 @@ type Registry struct {
 	keyCache   *state.KeyCache
 	fetcher    *content.Fetcher
 	witnessing *witnessing // nil without a witness policy
+	proofs     proofWatch  // submissions waiting for a checkpoint, for metrics
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -158,7 +162,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		Store: cfg.Store, Signer: cfg.LogSigner, Origin: cfg.Origin, VKey: cfg.LogVKey, Guard: cfg.Guard,
 		Continues: cfg.Continues, ContinuesKey: cfg.ContinuesKey,
 		MaxBatch: cfg.MaxBatch, MaxIntegrate: cfg.MaxIntegrate, PollInterval: cfg.PollInterval,
-		Logger: cfg.Logger, Now: cfg.Now,
+		Logger: cfg.Logger, Now: cfg.Now, Metrics: cfg.Metrics,
 	}, r.decide)
 	if err != nil {
 		return nil, err
@@ -173,6 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 			return nil, err
 		}
 	}
+	r.startMetrics(bg)
 	if cfg.MonitorInterval > 0 && cfg.Blobs != nil {
 		r.wg.Add(1)
 		go func() {
