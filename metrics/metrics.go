@@ -27,6 +27,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,21 @@ type Metrics struct {
 
 	log    atomic.Pointer[logSource]
 	mirror atomic.Pointer[mirrorSource]
+
+	// routes caches the series of each route and status seen, so that a
+	// request finds them without allocating (every append is a request).
+	routesMu sync.RWMutex
+	routes   map[routeCode]routeSeries
+}
+
+type routeCode struct {
+	route string
+	code  int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // latencyBuckets are the buckets of request and append latencies, in
@@ -67,7 +83,7 @@ var dbBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .0
 // New returns a Metrics with every Vouch collector, and Go's runtime and
 // process collectors, registered.
 func New() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), routes: map[routeCode]routeSeries{}}
 	m.appendAck = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "vouch_append_ack_seconds",
 		Help:    "Time from the registry receiving a submission to its being durably sequenced (accepted submissions).",
@@ -274,16 +290,32 @@ func (m *Metrics) HTTP(h http.Handler) http.Handler {
 			case code == 0:
 				code = http.StatusOK
 			}
-			route := r.Pattern
-			if route == "" {
-				route = "unmatched"
-			}
-			m.httpRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-			m.httpDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			s := m.routeSeries(r.Pattern, code)
+			s.requests.Inc()
+			s.duration.Observe(time.Since(start).Seconds())
 		}()
 		h.ServeHTTP(sw, r)
 		finished = true
 	})
+}
+
+// routeSeries returns the series of a route pattern and status code.
+func (m *Metrics) routeSeries(route string, code int) routeSeries {
+	if route == "" {
+		route = "unmatched"
+	}
+	k := routeCode{route, code}
+	m.routesMu.RLock()
+	s, ok := m.routes[k]
+	m.routesMu.RUnlock()
+	if ok {
+		return s
+	}
+	s = routeSeries{requests: m.httpRequests.WithLabelValues(route, strconv.Itoa(code)), duration: m.httpDuration.WithLabelValues(route)}
+	m.routesMu.Lock()
+	m.routes[k] = s
+	m.routesMu.Unlock()
+	return s
 }
 
 // statusWriter remembers the status code of an answer. It unwraps for
