@@ -57,10 +57,12 @@ func NewClient(allowPrivate bool) *http.Client {
 
 // FetchError says why linked content could not be fetched. Gone reports
 // that the server answered that it is not there, or served other bytes:
-// the release's content is lost, not just unreachable for now.
+// the release's content is lost, not just unreachable for now. Changed
+// tells the second case from the first.
 type FetchError struct {
-	Msg  string
-	Gone bool
+	Msg     string
+	Gone    bool
+	Changed bool
 }
 
 func (e *FetchError) Error() string { return e.Msg }
@@ -95,11 +97,11 @@ func (f *Fetcher) Fetch(ctx context.Context, url, digest string, size int64) err
 	}
 	n, err := f.Blobs.Put(ctx, digest, resp.Body, size)
 	if err != nil {
-		return &FetchError{Msg: fmt.Sprintf("content at %s: %v", url, err), Gone: true}
+		return &FetchError{Msg: fmt.Sprintf("content at %s: %v", url, err), Gone: true, Changed: true}
 	}
 	if n != size {
 		f.Blobs.Delete(ctx, digest)
-		return &FetchError{Msg: fmt.Sprintf("content at %s is %d bytes; the release declares %d", url, n, size), Gone: true}
+		return &FetchError{Msg: fmt.Sprintf("content at %s is %d bytes; the release declares %d", url, n, size), Gone: true, Changed: true}
 	}
 	return nil
 }

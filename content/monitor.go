@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/vouchdev/vouch/metrics"
 )
 
 // Release is a release whose content the monitor looks after.
@@ -39,6 +41,8 @@ type Monitor struct {
 	Fetcher *Fetcher
 	Target  Target
 	Logger  *slog.Logger
+	// Metrics, if set, counts the result of every check and purge.
+	Metrics *metrics.Metrics
 }
 
 // Report says what one pass of the monitor did.
@@ -62,6 +66,7 @@ func (m *Monitor) Pass(ctx context.Context) (*Report, error) {
 					return err
 				}
 				rep.Purged++
+				m.Metrics.Content(metrics.ContentPurged)
 			}
 			return nil
 		}
@@ -72,14 +77,22 @@ func (m *Monitor) Pass(ctx context.Context) (*Report, error) {
 		err := m.Fetcher.Fetch(ctx, rel.URL, rel.Digest, rel.Size)
 		var fe *FetchError
 		switch {
+		case err == nil:
+			m.Metrics.Content(metrics.ContentOK)
 		case errors.As(err, &fe) && fe.Gone:
+			if fe.Changed {
+				m.Metrics.Content(metrics.ContentChanged)
+			} else {
+				m.Metrics.Content(metrics.ContentGone)
+			}
 			m.Logger.Warn("linked content changed or disappeared: tombstoning", "release", rel.Name(), "why", fe.Msg)
 			if err := m.Target.Tombstone(ctx, rel, fe.Msg); err != nil {
 				m.Logger.Error("content monitor could not tombstone", "release", rel.Name(), "err", err)
 				return nil
 			}
 			rep.Tombstoned = append(rep.Tombstoned, rel.Name())
-		case err != nil:
+		default:
+			m.Metrics.Content(metrics.ContentError)
 			m.Logger.Warn("content monitor could not check linked content", "release", rel.Name(), "err", err)
 		}
 		return nil

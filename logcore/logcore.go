@@ -29,6 +29,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/vouchdev/vouch"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/translog"
 )
@@ -82,6 +83,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
+	// Metrics, if set, records the sizes of sequencing batches.
+	Metrics *metrics.Metrics
 }
 
 // Commitment is data derived from the log that its checkpoints commit to,

@@ -112,6 +112,7 @@ func (l *Log[T]) sequence(batch []*pending[T]) {
 		items[i] = p.item
 	}
 	b := &Batch{now: l.cfg.Now, results: make([]outcome, len(batch)), decided: make([]bool, len(batch))}
+	l.cfg.Metrics.ObserveBatch(len(batch))
 	// A batch is not cancelled by shutdown: it commits or fails as a whole.
 	ctx := context.Background()
 	var after func(bool)

@@ -40,6 +40,7 @@ import (
 	"github.com/vouchdev/vouch/content"
 	"github.com/vouchdev/vouch/cosign"
 	"github.com/vouchdev/vouch/internal/atomicfile"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/store"
@@ -71,6 +72,9 @@ type Config struct {
 	// (default 1 s).
 	Interval time.Duration
 	Logger   *slog.Logger
+	// Metrics, if set, reports the mirror's lag and whether it stopped
+	// (at every scrape, for the mirror's lifetime).
+	Metrics *metrics.Metrics
 }
 
 // Mirror follows an upstream log.
@@ -111,6 +115,7 @@ func New(cfg Config) (*Mirror, error) {
 	}
 	m := &Mirror{cfg: cfg, base: u, content: map[string]bool{}}
 	m.status.Upstream = u.String()
+	cfg.Metrics.AttachMirror(m.readings)
 	return m, nil
 }
 

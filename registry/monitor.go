@@ -20,7 +20,7 @@ func (r *Registry) MonitorLinked(ctx context.Context) (*content.Report, error) {
 }
 
 func (r *Registry) monitorer() *content.Monitor {
-	return &content.Monitor{Fetcher: r.fetcher, Target: (*monitorTarget)(r), Logger: r.log}
+	return &content.Monitor{Fetcher: r.fetcher, Target: (*monitorTarget)(r), Logger: r.log, Metrics: r.cfg.Metrics}
 }
 
 // monitorTarget is the registry as the content monitor sees it.

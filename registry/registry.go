@@ -24,6 +24,7 @@ import (
 	"github.com/vouchdev/vouch/cosign"
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/logcore"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
@@ -96,6 +97,8 @@ type Config struct {
 	// Sigstore are the trusted roots keyless Sigstore bundles are
 	// verified against (none: keyless bundles are refused).
 	Sigstore *sigstore.Roots
+	// Metrics, if set, records the registry's metrics (see package metrics).
+	Metrics *metrics.Metrics
 }
 
 // Registry is a running registry core.
@@ -120,6 +123,7 @@ type Registry struct {
 	// digests caches the sha384 and sha512 digests of content this
 	// process stored, by sha256 digest (see contentDigests).
 	digests *lru.Cache[string, []string]
+	proofs  proofWatch // submissions waiting for a checkpoint, for metrics
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -173,7 +177,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		Store: cfg.Store, Signer: cfg.LogSigner, Origin: cfg.Origin, VKey: cfg.LogVKey, Guard: cfg.Guard,
 		Continues: cfg.Continues, ContinuesKey: cfg.ContinuesKey,
 		MaxBatch: cfg.MaxBatch, MaxIntegrate: cfg.MaxIntegrate, PollInterval: cfg.PollInterval,
-		Logger: cfg.Logger, Now: cfg.Now, Commitment: commitment{r},
+		Logger: cfg.Logger, Now: cfg.Now, Commitment: commitment{r}, Metrics: cfg.Metrics,
 	}, r.decide)
 	if err != nil {
 		return nil, err
@@ -188,6 +192,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 			return nil, err
 		}
 	}
+	r.startMetrics(bg)
 	if cfg.MonitorInterval > 0 && cfg.Blobs != nil {
 		r.wg.Add(1)
 		go func() {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"time"
 
 	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/store"
@@ -11,6 +12,13 @@ import (
 // keys that may have made an attestation's signatures when the signing tool
 // labelled them with key IDs of its own.
 func (r *Registry) Submit(ctx context.Context, body []byte, signerHints []string) (Receipt, error) {
+	start := time.Now()
+	rc, err := r.submit(ctx, body, signerHints)
+	r.observeSubmit(start, rc, err)
+	return rc, err
+}
+
+func (r *Registry) submit(ctx context.Context, body []byte, signerHints []string) (Receipt, error) {
 	sub, err := api.ParseSubmission(body, r.cfg.MaxAttestationSize)
 	if err != nil {
 		// Bundles are told apart only when the envelope parser has

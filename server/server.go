@@ -23,6 +23,7 @@ import (
 
 	"github.com/vouchdev/vouch"
 	"github.com/vouchdev/vouch/api"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/translog"
 )
 
@@ -47,7 +48,7 @@ type Config struct {
 	Logger   *slog.Logger
 	// Limits bound the cost of requests (zero fields: defaults).
 	Limits Limits
-	// Pages, if set, serves every path outside /api/, /log/, /tuf/ and /healthz
+	// Pages, if set, serves every path outside /api/, /log/, /tuf/, /healthz and /metrics
 	// (the web pages of package web). Page requests get the deadlines of
 	// API reads, and their bodies (a form) at most MaxPageBody bytes under
 	// the same rate and memory limits as API bodies.
@@ -55,6 +56,10 @@ type Config struct {
 	// TUF, if set, is the registry's published TUF repository, served
 	// under /tuf/ (see package tufrepo).
 	TUF fs.FS
+	// Metrics are served at /metrics, and count the server's requests
+	// (pass the registry's, so that one scrape has everything); nil: a
+	// set of the server's own, with the request metrics only.
+	Metrics *metrics.Metrics
 }
 
 // MaxPageBody bounds the body of a request to Config.Pages.
@@ -69,6 +74,9 @@ type Server struct {
 	admit  *admission
 	pages  http.Handler
 	tuf    fs.FS
+	// metrics and the handler that counts every request on the way to serve.
+	metrics *metrics.Metrics
+	counted http.Handler
 }
 
 // New returns a server for a registry.
@@ -79,6 +87,11 @@ func New(cfg Config) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.metrics = cfg.Metrics
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+	s.counted = s.metrics.HTTP(http.HandlerFunc(s.serve))
 	s.routes()
 	return s
 }
@@ -119,6 +132,11 @@ func (s *Server) routes() {
 	route("GET", "/healthz", func(w http.ResponseWriter, r *http.Request) error {
 		_, err := io.WriteString(w, "ok\n")
 		return err
+	})
+	route("GET", "/metrics", func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Cache-Control", "no-store")
+		s.metrics.Handler().ServeHTTP(w, r)
+		return nil
 	})
 	// Every path answers other methods with a JSON 405, and unknown paths
 	// with a JSON 404.
@@ -169,7 +187,10 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.counted.ServeHTTP(w, r) }
+
+// serve serves a request, counted by ServeHTTP.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

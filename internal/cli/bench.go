@@ -22,11 +22,16 @@ import (
 type benchFlags struct {
 	db, blobs string
 	clients   int
-	entries   int
-	duration  time.Duration
-	rate      float64
-	data      string
-	external  bool
+	// entries is the size of the log fill and query work on; appendEntries
+	// the entries append pre-signs. They are separate variables because a
+	// flag's default is written into its variable when the flag is
+	// defined: sharing one, append inherited fill's million.
+	entries       int
+	appendEntries int
+	duration      time.Duration
+	rate          float64
+	data          string
+	external      bool
 }
 
 func newBenchCmd(g *globals) *cobra.Command {
@@ -58,7 +63,8 @@ Results are printed as a table, or as JSON with --json. See BENCHMARKS.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBenchAppend(cmd.Context(), g, f) },
 	}
-	app.Flags().IntVar(&f.entries, "entries", 0, "entries to pre-sign (default: enough for --duration at 20,000/s, at most 2,000,000)")
+	app.Flags().IntVar(&f.appendEntries, "entries", 0, fmt.Sprintf("entries to pre-sign (default: enough for --duration at %d/s, at least %d and at most %d)",
+		appendSizingRate, minAppendEntries, maxAppendEntries))
 	app.Flags().DurationVar(&f.duration, "duration", 20*time.Second, "how long to send (0: until the entries run out)")
 	app.Flags().Float64Var(&f.rate, "rate", 0, "target entries per second (0: as fast as possible)")
 	fill := &cobra.Command{
@@ -149,10 +155,7 @@ func runBenchAppend(ctx context.Context, g *globals, f *benchFlags) error {
 	if f.clients < 1 {
 		return errors.New("--clients must be at least 1")
 	}
-	n := f.entries
-	if n == 0 {
-		n = min(2_000_000, max(50_000, int(f.duration.Seconds()*20000)))
-	}
+	n := appendEntries(f.appendEntries, f.duration)
 	fmt.Fprintf(g.errOut, "pre-signing %d entries for %d clients...\n", n, f.clients)
 	w, err := bench.NewWorkload(n, f.clients, fmt.Sprint(time.Now().UnixNano()%1e9))
 	if err != nil {
@@ -195,6 +198,28 @@ func runBenchAppend(ctx context.Context, g *globals, f *benchFlags) error {
 			fmt.Fprintf(w, "error          %s\n", s)
 		}
 	})
+}
+
+// The sizing of vouch bench append's workload without --entries: enough
+// entries to send for the whole --duration at twice the design target of
+// 10,000 appends per second, so a run never ends for want of entries, but
+// bounded, since every entry is signed (and a third of them upload a blob)
+// before the clock starts.
+const (
+	appendSizingRate = 20_000
+	minAppendEntries = 50_000
+	maxAppendEntries = 2_000_000
+)
+
+// appendEntries is the number of entries vouch bench append pre-signs:
+// entries if given, else what a run of duration needs at appendSizingRate,
+// within [minAppendEntries, maxAppendEntries] (a duration of 0, "until the
+// entries run out", gets the minimum).
+func appendEntries(entries int, duration time.Duration) int {
+	if entries > 0 {
+		return entries
+	}
+	return min(maxAppendEntries, max(minAppendEntries, int(duration.Seconds()*appendSizingRate)))
 }
 
 // benchFill grows the log in --data to --entries entries and returns its

@@ -14,6 +14,7 @@ import (
 	"github.com/vouchdev/vouch/content"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/internal/backend"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/mirror"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/server"
@@ -37,7 +38,8 @@ read API; writes are refused with the upstream named.
 
 If the upstream rolls back, forks, or logged an entry the rules refuse, the
 mirror stops following, keeps serving the last good state, and reports the
-evidence in GET /api/v1/status and its log. See docs/federation.md.`,
+evidence in GET /api/v1/status, its log and GET /metrics (vouch_mirror_stopped,
+vouch_mirror_lag_entries). See docs/federation.md.`,
 		Example: `  vouch mirror --from https://registry.example.com --log-key registry.vkey --data ./mirror --addr 0.0.0.0:8080`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -72,19 +74,20 @@ evidence in GET /api/v1/status and its log. See docs/federation.md.`,
 			if err != nil {
 				return err
 			}
+			mets := metrics.New()
 			reg, err := registry.Open(ctx, registry.Config{Store: st, Origin: v.Origin(), LogVKey: v.Key(), Logger: logger, Blobs: bs,
-				Fetcher: content.NewClient(fetchPrivate)})
+				Fetcher: content.NewClient(fetchPrivate), Metrics: mets})
 			if err != nil {
 				return err
 			}
 			defer reg.Close()
 			m, err := mirror.New(mirror.Config{Upstream: from, LogKey: v, Policy: policy, Registry: reg, Blobs: bs,
 				Fetcher:   &content.Fetcher{Client: content.NewClient(fetchPrivate), Blobs: bs, MaxSize: reg.MaxBlobSize()},
-				StateFile: filepath.Join(data, datadir.MirrorStateFile), Interval: interval, Logger: logger})
+				StateFile: filepath.Join(data, datadir.MirrorStateFile), Interval: interval, Logger: logger, Metrics: mets})
 			if err != nil {
 				return err
 			}
-			srv := server.New(server.Config{Registry: m.Serving(), Logger: logger})
+			srv := server.New(server.Config{Registry: m.Serving(), Logger: logger, Metrics: mets})
 			ln, err := srv.Listen(addr)
 			if err != nil {
 				return err

@@ -18,6 +18,7 @@ import (
 	"github.com/vouchdev/vouch/content"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/internal/backend"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/server"
 	"github.com/vouchdev/vouch/state"
@@ -65,7 +66,11 @@ At scale, several servers share one PostgreSQL database (--db) and one
 S3-compatible bucket (--blobs); each has a data directory holding copies of
 the same log.key, log.vkey, config.json and operator key. Every server accepts
 writes and serves reads; one at a time, elected through the database,
-integrates and signs checkpoints. See docs/operating.md.`,
+integrates and signs checkpoints.
+
+GET /metrics serves Prometheus metrics (append latency, integration and
+witness lag, refusals, requests, database time); docs/operating.md lists them
+with the alerts to set.`,
 		Example: `  vouch serve
   vouch serve --data /var/lib/vouch --addr 0.0.0.0:8080 --origin registry.example.com/vouch`,
 		Args: cobra.NoArgs,
@@ -156,12 +161,13 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	mets := metrics.New()
 	reg, err := registry.Open(ctx, registry.Config{
 		Store: st, LogSigner: dir.LogSigner, LogVKey: dir.LogVKey, Logger: logger,
 		Blobs: blobs, MaxBlobSize: f.maxBlobSize, Fetcher: content.NewClient(f.fetchPrivate),
 		Operator: dir.OperatorKey, MonitorInterval: f.monitor, MaxAttestationSize: f.maxAttest, Guard: guard,
 		WitnessPolicy: policy, WitnessInterval: f.witnessInterval,
-		Continues: dir.Continues(), ContinuesKey: dir.Predecessor(),
+		Continues: dir.Continues(), ContinuesKey: dir.Predecessor(), Metrics: mets,
 		Sigstore: roots,
 	})
 	if err != nil {
@@ -184,7 +190,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return err
 	}
 	srv := server.New(server.Config{Registry: reg, Logger: logger, Pages: web.New(web.Config{Registry: reg, Logger: logger}),
-		Limits: server.Limits{MaxInflight: f.maxInflight, MaxConns: f.maxConns}, TUF: tufFS})
+		Limits: server.Limits{MaxInflight: f.maxInflight, MaxConns: f.maxConns}, TUF: tufFS, Metrics: mets})
 	ln, err := srv.Listen(f.addr)
 	if err != nil {
 		return err

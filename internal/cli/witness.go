@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/translog"
 	"github.com/vouchdev/vouch/witness"
 )
@@ -39,7 +40,9 @@ func newWitnessServeCmd(g *globals) *cobra.Command {
 (--name names it, e.g. witness.example.com/w1; or --key imports an Ed25519 note
 signer key) and prints its cosignature/v1 verifier key: give it to the logs
 that submit to this witness and to the clients whose policies trust it. Add
-logs with "vouch witness add-log"; the server picks them up without a restart.`,
+logs with "vouch witness add-log"; the server picks them up without a restart.
+GET /metrics serves the witness's requests and Go runtime metrics for
+Prometheus.`,
 		Example: `  vouch witness serve --data ./witness --name witness.example.com/w1 --addr 0.0.0.0:7380`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -65,7 +68,14 @@ logs with "vouch witness add-log"; the server picks them up without a restart.`,
 			if name != "" && name != w.Name() {
 				return fmt.Errorf("this witness is named %q, not %q", w.Name(), name)
 			}
-			srv := &http.Server{Addr: addr, Handler: w, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			// The witness's own metrics are Go's and the process's, and its
+			// requests by route and status.
+			mets := metrics.New()
+			mux := http.NewServeMux()
+			mux.Handle("/add-checkpoint", w)
+			mux.Handle("GET /metrics", mets.Handler())
+			mux.Handle("/", w) // answers 404, the way the witness does
+			srv := &http.Server{Addr: addr, Handler: mets.HTTP(mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 				WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/vouchdev/vouch/internal/backend"
 	"github.com/vouchdev/vouch/internal/testreg"
 	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/mirror"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/record"
@@ -60,18 +61,19 @@ func startMirror(t *testing.T, upstream string, v *translog.Verifier, dir string
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mets := metrics.New()
 	reg, err := registry.Open(ctx, registry.Config{Store: st, Origin: v.Origin(), LogVKey: v.Key(), Blobs: bs, Logger: quiet,
-		PollInterval: 10 * time.Millisecond})
+		PollInterval: 10 * time.Millisecond, Metrics: mets})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m, err := mirror.New(mirror.Config{Upstream: upstream, LogKey: v, Registry: reg, Blobs: bs,
 		Fetcher:   &content.Fetcher{Client: content.NewClient(true), Blobs: bs, MaxSize: 1 << 30},
-		StateFile: filepath.Join(dir, datadir.MirrorStateFile), Interval: 20 * time.Millisecond, Logger: quiet})
+		StateFile: filepath.Join(dir, datadir.MirrorStateFile), Interval: 20 * time.Millisecond, Logger: quiet, Metrics: mets})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(server.Config{Registry: m.Serving(), Logger: quiet}))
+	srv := httptest.NewServer(server.New(server.Config{Registry: m.Serving(), Logger: quiet, Metrics: mets}))
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { m.Run(mctx); close(done) }()
@@ -196,6 +198,26 @@ func TestMirrorChain(t *testing.T) {
 	m2.caughtUp(up.URL)
 	sameLog(t, up.URL, m1.url)
 	sameLog(t, up.URL, m2.url)
+	// Caught up, the mirrors say so in their metrics.
+	upSize := up.Reg.Latest().Size
+	for _, m := range []*testMirror{m1, m2} {
+		ms := testreg.Scrape(t, m.url)
+		for _, c := range []struct {
+			name string
+			want float64
+		}{{"vouch_mirror_lag_entries", 0}, {"vouch_mirror_stopped", 0}, {"vouch_mirror_upstream_size_entries", float64(upSize)},
+			{"vouch_log_checkpoint_size_entries", float64(upSize)}, {"vouch_log_integrator", 0}} {
+			if v, ok := ms.Value(c.name); !ok || v != c.want {
+				t.Errorf("mirror at %s: %s = %v (present: %v), want %v", m.url, c.name, v, ok, c.want)
+			}
+		}
+		if v, _ := ms.Value("vouch_mirror_last_sync_timestamp_seconds"); v < float64(time.Now().Add(-time.Minute).Unix()) {
+			t.Errorf("mirror at %s: last sync at %v", m.url, v)
+		}
+		if v, _ := ms.Value("vouch_db_transaction_seconds", "kind", "sequence"); v < 1 {
+			t.Errorf("mirror at %s: %v replication transactions timed", m.url, v)
+		}
+	}
 
 	// The same answers, at the tip and as of an earlier size.
 	for _, q := range []string{"/api/v1/packages/acme%2Fmirrored", "/api/v1/packages/acme%2Fmirrored?at=5&include=all",
@@ -370,6 +392,9 @@ func TestMirrorStopsOnMisbehaviour(t *testing.T) {
 					t.Fatalf("the mirror did not stop: %+v", m.m.Status())
 				}
 				time.Sleep(10 * time.Millisecond)
+			}
+			if v, ok := testreg.Scrape(t, m.url).Value("vouch_mirror_stopped"); v != 1 {
+				t.Errorf("vouch_mirror_stopped = %v (present: %v) on a stopped mirror", v, ok)
 			}
 			st := status(t, m.url)
 			if st.Mirror == nil || !st.Mirror.Stopped || !strings.Contains(st.Mirror.Evidence, tc.evidence) || len(st.Alarms) == 0 {

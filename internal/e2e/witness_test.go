@@ -176,6 +176,21 @@ func TestWitnessedRegistry(t *testing.T) {
 	if len(st.Witnesses) != 2 || st.WitnessedSize < rc.Index+1 || st.Witnesses[0].Size == 0 || len(st.Alarms) != 0 {
 		t.Fatalf("status: %+v", st)
 	}
+	ms := testreg.Scrape(t, env.URL)
+	for _, w := range []string{"w1", "w2"} {
+		if v, ok := ms.Value("vouch_witness_lag_entries", "witness", w); !ok || v > float64(env.Reg.Latest().Size) {
+			t.Errorf("vouch_witness_lag_entries of %s = %v (present: %v)", w, v, ok)
+		}
+		if v, _ := ms.Value("vouch_witness_last_success_timestamp_seconds", "witness", w); v < float64(time.Now().Add(-time.Minute).Unix()) {
+			t.Errorf("vouch_witness_last_success_timestamp_seconds of %s = %v", w, v)
+		}
+		if v, ok := ms.Value("vouch_witness_alarm", "witness", w); !ok || v != 0 {
+			t.Errorf("vouch_witness_alarm of %s = %v (present: %v)", w, v, ok)
+		}
+	}
+	if v, _ := ms.Value("vouch_db_transaction_seconds", "kind", "witness"); v < 1 {
+		t.Errorf("%v witnessed checkpoints recorded in timed transactions", v)
+	}
 	env.Stop()
 
 	// One of two: w2 goes away, and the registry goes on with w1 alone.
@@ -256,6 +271,9 @@ func TestSplitViewIsCaught(t *testing.T) {
 	}
 	if got := status(t, b.URL); len(got.Alarms) == 0 {
 		t.Fatalf("/api/v1/status shows no alarm: %+v", got)
+	}
+	if v, ok := testreg.Scrape(t, b.URL).Value("vouch_witness_alarm", "witness", "w"); v != 1 {
+		t.Fatalf("vouch_witness_alarm on the forked registry = %v (present: %v)", v, ok)
 	}
 	// The witness went on cosigning A's history.
 	register(t, ca)

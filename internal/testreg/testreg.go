@@ -21,6 +21,7 @@ import (
 	"github.com/vouchdev/vouch/internal/backend"
 	"github.com/vouchdev/vouch/internal/testenv"
 	"github.com/vouchdev/vouch/keys"
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/registry"
 	"github.com/vouchdev/vouch/server"
@@ -75,6 +76,8 @@ type Env struct {
 	Store    *sqlstore.DB
 	Verifier *translog.Verifier
 	Operator *keys.PrivateKey
+	// Metrics are the registry's, served at URL/metrics.
+	Metrics *metrics.Metrics
 	// Backend is "sqlite" or "postgres"; DB and Blobs the URLs in use
 	// ("" for the embedded defaults).
 	Backend   string
@@ -132,11 +135,12 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mets := metrics.New()
 	reg, err := registry.Open(ctx, registry.Config{Store: st, LogSigner: d.LogSigner, LogVKey: d.LogVKey, Logger: o.Logger, Now: o.Now, Guard: guard,
 		Blobs: blobs, MaxBlobSize: o.MaxBlobSize, MaxAttestationSize: o.MaxAttestationSize,
 		Fetcher: content.NewClient(true), Operator: d.OperatorKey, PollInterval: 10 * time.Millisecond,
 		WitnessPolicy: o.WitnessPolicy, WitnessInterval: 20 * time.Millisecond,
-		Continues: d.Continues(), ContinuesKey: d.Predecessor(), Sigstore: o.Sigstore})
+		Continues: d.Continues(), ContinuesKey: d.Predecessor(), Sigstore: o.Sigstore, Metrics: mets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +171,8 @@ func Start(t testing.TB, o Options) *Env {
 		tuf = os.DirFS(filepath.Join(o.TUFDir, "repository"))
 	}
 	pages := web.New(web.Config{Registry: reg, Logger: o.Logger})
-	srv := httptest.NewServer(server.New(server.Config{Registry: reg, Logger: o.Logger, Pages: pages, TUF: tuf}))
-	e := &Env{T: t, Dir: o.Dir, URL: srv.URL, Reg: reg, Store: st, Verifier: v, Operator: d.OperatorKey, data: d, srv: srv,
+	srv := httptest.NewServer(server.New(server.Config{Registry: reg, Logger: o.Logger, Pages: pages, TUF: tuf, Metrics: mets}))
+	e := &Env{T: t, Dir: o.Dir, URL: srv.URL, Reg: reg, Store: st, Verifier: v, Operator: d.OperatorKey, Metrics: mets, data: d, srv: srv,
 		Backend: "sqlite", DB: o.DB, Blobs: o.Blobs}
 	if o.DB != "" {
 		e.Backend = "postgres"

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/store"
 )
 
@@ -26,6 +27,7 @@ func scanCheckpoint(row scanner) (*store.CheckpointRow, error) {
 }
 
 func (db *DB) checkpoint(ctx context.Context, q string, args ...any) (*store.CheckpointRow, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	c, err := scanCheckpoint(db.r.QueryRowContext(ctx, db.d.q(q), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
@@ -35,6 +37,7 @@ func (db *DB) checkpoint(ctx context.Context, q string, args ...any) (*store.Che
 
 // Checkpoints implements store.Store.
 func (db *DB) Checkpoints(ctx context.Context, from uint64, limit int) ([]*store.CheckpointRow, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT size, time, root, note FROM checkpoints WHERE size >= ? ORDER BY size LIMIT ?`), idxArg(from), limit)
 	if err != nil {
 		return nil, err
@@ -64,6 +67,7 @@ func (db *DB) CheckpointCovering(ctx context.Context, index uint64) (*store.Chec
 // SaveWitnessed implements store.Store. Only the newest few witnessed
 // checkpoints are kept: the latest is what is served.
 func (db *DB) SaveWitnessed(ctx context.Context, cp *store.CheckpointRow) error {
+	defer db.since(metrics.TxWitness, time.Now())
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

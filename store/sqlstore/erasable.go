@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/store"
 )
 
 // OffLog implements store.Store.
 func (db *DB) OffLog(ctx context.Context, digest string) (*store.OffLog, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	o := &store.OffLog{Digest: digest}
 	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT kind, data FROM offlog WHERE digest = ?`), digest).Scan(&o.Kind, &o.Data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -30,6 +32,7 @@ func (db *DB) DeleteOffLog(ctx context.Context, digests []string) error {
 
 // Statements implements store.Store.
 func (db *DB) Statements(ctx context.Context, from, to uint64) (map[uint64][]byte, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT idx, data FROM statements WHERE idx >= ? AND idx < ?`), idxArg(from), idxArg(to))
 	if err != nil {
 		return nil, err
@@ -49,6 +52,7 @@ func (db *DB) Statements(ctx context.Context, from, to uint64) (map[uint64][]byt
 
 // StatementsOf implements store.Store.
 func (db *DB) StatementsOf(ctx context.Context, idxs []uint64) (map[uint64][]byte, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	out := map[uint64][]byte{}
 	err := db.queryIn(ctx, db.r, `SELECT idx, data FROM statements WHERE idx IN (?)`, indexArgs(idxs), func(rows *sql.Rows) error {
 		var idx int64
@@ -91,6 +95,7 @@ func (db *DB) DeleteStatements(ctx context.Context, idxs []uint64) error {
 
 // UseOnce implements store.Store.
 func (db *DB) UseOnce(ctx context.Context, digest string, t time.Time, forget time.Duration) (bool, error) {
+	defer db.since(metrics.TxAdmin, time.Now())
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return false, err
@@ -112,6 +117,7 @@ func (db *DB) UseOnce(ctx context.Context, digest string, t time.Time, forget ti
 
 // Compact implements store.Store.
 func (db *DB) Compact(ctx context.Context) error {
+	defer db.since(metrics.TxErase, time.Now())
 	if db.d.compact == nil {
 		return nil
 	}
@@ -126,6 +132,7 @@ type erasureWhat struct {
 
 // RecordErasure implements store.Store.
 func (db *DB) RecordErasure(ctx context.Context, e *store.Erasure) error {
+	defer db.since(metrics.TxErase, time.Now())
 	what, err := json.Marshal(erasureWhat{Statements: e.Statements, OffLog: e.OffLog})
 	if err != nil {
 		return err
@@ -135,6 +142,7 @@ func (db *DB) RecordErasure(ctx context.Context, e *store.Erasure) error {
 
 // Erasures implements store.Store.
 func (db *DB) Erasures(ctx context.Context, after uint64, limit int) ([]*store.Erasure, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	rows, err := db.r.QueryContext(ctx, db.d.q(`SELECT seq, time, what FROM erasures WHERE seq > ? ORDER BY seq LIMIT ?`), idxArg(after), limit)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/store"
 )
 
@@ -14,6 +15,7 @@ import (
 // so the size is found by binary search over the entries, with no index on
 // time.
 func (db *DB) SizeAt(ctx context.Context, t time.Time) (uint64, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	head, err := db.Head(ctx)
 	if err != nil {
 		return 0, err
@@ -37,6 +39,7 @@ func (db *DB) SizeAt(ctx context.Context, t time.Time) (uint64, error) {
 
 // Query implements store.Store.
 func (db *DB) Query(ctx context.Context, q *store.Query) ([]*store.EntryRow, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	var b strings.Builder
 	var args []any
 	b.WriteString(`SELECT e.idx, e.leaf, e.time, e.kind, e.type, e.package, e.version, e.ptype, e.pdigest FROM entries e`)

@@ -11,14 +11,19 @@ import (
 
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/store"
 )
 
 // Head implements store.Store.
-func (db *DB) Head(ctx context.Context) (store.Head, error) { return db.readHead(ctx, db.r) }
+func (db *DB) Head(ctx context.Context) (store.Head, error) {
+	defer db.since(metrics.TxRead, time.Now())
+	return db.readHead(ctx, db.r)
+}
 
 // Leaves implements store.Store.
 func (db *DB) Leaves(ctx context.Context, from, to uint64) ([][]byte, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	if to <= from {
 		return nil, nil
 	}
@@ -52,6 +57,7 @@ func (db *DB) Leaves(ctx context.Context, from, to uint64) ([][]byte, error) {
 
 // Entry implements store.Store.
 func (db *DB) Entry(ctx context.Context, index uint64) (*store.EntryRow, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	e := &store.EntryRow{Index: index}
 	var t int64
 	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT leaf, time, kind, type, package, version, ptype, pdigest FROM entries WHERE idx = ?`), idxArg(index)).
@@ -68,6 +74,7 @@ func (db *DB) Entry(ctx context.Context, index uint64) (*store.EntryRow, error) 
 
 // ReadHashes implements store.Store.
 func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	out := make([]tlog.Hash, len(indexes))
 	pos := make(map[int64][]int, len(indexes))
 	uniq := make([]any, 0, len(indexes))
@@ -104,6 +111,7 @@ func (db *DB) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, err
 
 // Integrate implements store.Store.
 func (db *DB) Integrate(ctx context.Context, oldSize uint64, build store.BuildCheckpoint) (err error) {
+	defer db.since(metrics.TxIntegrate, time.Now())
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

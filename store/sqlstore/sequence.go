@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/store"
 )
 
@@ -41,6 +42,7 @@ func (db *DB) readHead(ctx context.Context, q interface {
 
 // Sequence implements store.Store.
 func (db *DB) Sequence(ctx context.Context, fn func(store.SeqTx) error) (err error) {
+	defer db.since(metrics.TxSequence, time.Now())
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

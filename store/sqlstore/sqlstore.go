@@ -11,8 +11,10 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/store"
 )
 
@@ -24,6 +26,8 @@ type DB struct {
 	w, r *sql.DB
 	// closeFn releases what Open acquired beyond the pools.
 	closeFn func() error
+	// timer times transactions (SetMetrics); nil records nothing.
+	timer atomic.Pointer[metrics.DBTimer]
 }
 
 type dialect struct {
@@ -184,6 +188,7 @@ func (db *DB) queryInAfter(ctx context.Context, on querier, q string, first, val
 // execEach runs the one-argument statement q for every value, in one
 // transaction.
 func (db *DB) execEach(ctx context.Context, q string, vals []any) error {
+	defer db.since(metrics.TxErase, time.Now())
 	if len(vals) == 0 {
 		return nil
 	}

@@ -6,12 +6,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"time"
 
+	"github.com/vouchdev/vouch/metrics"
 	"github.com/vouchdev/vouch/store"
 )
 
 // Get implements store.Store.
 func (db *DB) Get(ctx context.Context, key string, size uint64) ([]byte, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	var v []byte
 	err := db.r.QueryRowContext(ctx, db.d.q(`SELECT value FROM state WHERE key = ? AND idx < ? ORDER BY idx DESC LIMIT 1`), key, idxArg(size)).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -35,6 +38,7 @@ func prefixEnd(prefix string) string {
 
 // Scan implements store.Store.
 func (db *DB) Scan(ctx context.Context, prefix string, size uint64, after string, limit int) ([]store.KV, error) {
+	defer db.since(metrics.TxRead, time.Now())
 	lo, op := prefix, ">="
 	if after >= prefix {
 		lo, op = after, ">"
