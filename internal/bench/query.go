@@ -54,6 +54,10 @@ type QueryResult struct {
 	Errors  int         `json:"errors"`
 	// Items is the average number of items in an answer.
 	Items float64 `json:"items"`
+	// Bytes is the average size of an answer; ProofNodes the average
+	// number of nodes in its completeness proof (proof=complete).
+	Bytes      float64 `json:"bytes"`
+	ProofNodes float64 `json:"proofNodes,omitempty"`
 }
 
 // QueryOptions shape a query run.
@@ -96,13 +100,22 @@ func RunQueries(ctx context.Context, base string, hc *http.Client, m *Meta, o Qu
 		{"state of a package, at= random", func(r *rand.Rand, size uint64) string {
 			return "/api/v1/packages/" + url.PathEscape(pkg(r)) + "?include=all&at=" + at(r, size)
 		}},
+		{"attestations of a digest, proof=complete", func(r *rand.Rand, _ uint64) string {
+			return "/api/v1/query?kind=attestation&proof=complete&subject=" + dig(r)
+		}},
+		{"state of a package, proof=complete", func(r *rand.Rand, _ uint64) string {
+			return "/api/v1/packages/" + url.PathEscape(pkg(r)) + "?include=all&proof=complete"
+		}},
+		{"state of a package, proof=complete, at= random", func(r *rand.Rand, size uint64) string {
+			return "/api/v1/packages/" + url.PathEscape(pkg(r)) + "?include=all&proof=complete&at=" + at(r, size)
+		}},
 	}
 	var out []QueryResult
 	for _, s := range specs {
 		res := QueryResult{Name: s.name, Example: s.make(rand.New(rand.NewPCG(1, 2)), cp.Size)}
 		var mu sync.Mutex
 		var lat []time.Duration
-		items := 0
+		items, bytes, nodes := 0, 0, 0
 		var wg sync.WaitGroup
 		per := o.Requests / o.Workers
 		for w := 0; w < o.Workers; w++ {
@@ -123,9 +136,16 @@ func RunQueries(ctx context.Context, base string, hc *http.Client, m *Meta, o Qu
 						var n struct {
 							Items    []json.RawMessage `json:"items"`
 							Releases []json.RawMessage `json:"releases"`
+							Complete *struct {
+								Proof []json.RawMessage `json:"proof"`
+							} `json:"complete"`
 						}
 						json.Unmarshal(body, &n)
 						items += len(n.Items) + len(n.Releases)
+						bytes += len(body)
+						if n.Complete != nil {
+							nodes += len(n.Complete.Proof)
+						}
 					}
 					mu.Unlock()
 				}
@@ -135,6 +155,8 @@ func RunQueries(ctx context.Context, base string, hc *http.Client, m *Meta, o Qu
 		res.Latency = Summarise(lat)
 		if len(lat) > 0 {
 			res.Items = float64(items) / float64(len(lat))
+			res.Bytes = float64(bytes) / float64(len(lat))
+			res.ProofNodes = float64(nodes) / float64(len(lat))
 		}
 		out = append(out, res)
 	}

@@ -297,7 +297,11 @@ func runBenchQuery(ctx context.Context, g *globals, f *benchFlags, o bench.Query
 	return g.print(map[string]any{"benchmark": "query", "machine": machine(), "entries": meta.Entries, "results": res}, func(w io.Writer) {
 		fmt.Fprintf(w, "machine  %s\nlog      %d entries, %d packages, %d release digests\n\n", machine(), meta.Entries, len(meta.Packages), len(meta.Digests))
 		for _, r := range res {
-			fmt.Fprintf(w, "%-38s %s  (%.1f items, %d errors)\n", r.Name, r.Latency, r.Items, r.Errors)
+			fmt.Fprintf(w, "%-48s %s  (%.1f items, %.0f bytes", r.Name, r.Latency, r.Items, r.Bytes)
+			if r.ProofNodes > 0 {
+				fmt.Fprintf(w, ", %.1f proof nodes", r.ProofNodes)
+			}
+			fmt.Fprintf(w, ", %d errors)\n", r.Errors)
 		}
 	})
 }
