@@ -137,6 +137,10 @@ type auditor struct {
 	ib          *vindex.Batch
 	checkpoints []*translog.Checkpoint
 	indexRoots  int
+	// indexVersion is the tree size of the rebuilt index's newest version
+	// (indexed: it has one).
+	indexVersion uint64
+	indexed      bool
 }
 
 // Run audits the log up to its latest checkpoint.
@@ -253,6 +257,7 @@ func (a *auditor) resume(ctx context.Context, cp *translog.Checkpoint) (uint64, 
 			nodes[string(b)] = v
 		}
 		a.index.Import(nodes)
+		a.indexVersion, a.indexed = s.Size, len(nodes) > 0
 	}
 	for _, id := range a.mem.Identities {
 		a.keys.Parse(id)
@@ -605,15 +610,16 @@ func (a *auditor) checkCheckpoint(ctx context.Context, cp *translog.Checkpoint) 
 	if cp.Index == nil || a.index == nil {
 		return nil, nil
 	}
-	u := vindex.NewUpdate(a.index, nil)
+	u := vindex.NewUpdate(a.index, nil, a.indexVersion, !a.indexed)
 	if err := a.ib.Apply(ctx, u, a.mem); err != nil {
 		return nil, err
 	}
-	ir, rows, err := u.Apply(ctx)
+	ir, rows, err := u.Apply(ctx, cp.Size)
 	if err != nil {
 		return nil, err
 	}
 	a.index.Put(rows)
+	a.indexVersion, a.indexed = cp.Size, true
 	a.ib = vindex.NewBatch()
 	a.indexRoots++
 	if !bytes.Equal(ir[:], cp.Index) {

@@ -18,14 +18,11 @@ import (
 // proof_too_large, so that no one request costs more than that.
 const MaxListProof = 100_000
 
-// nodesAt reads the index as of a tree size.
-type nodesAt struct {
-	st   store.IndexTree
-	size uint64
-}
+// storedNodes reads the index's node versions from the store.
+type storedNodes struct{ st store.IndexTree }
 
-func (n nodesAt) Nodes(ctx context.Context, labels [][]byte) (map[string][]byte, error) {
-	return n.st.IndexNodesAt(ctx, labels, n.size)
+func (n storedNodes) Nodes(ctx context.Context, keys [][]byte) (map[string][]byte, error) {
+	return n.st.IndexNodes(ctx, keys)
 }
 
 // Complete implements vouch.StateReader: the index's proof of a key's
@@ -42,7 +39,7 @@ func (r *Registry) Complete(ctx context.Context, kind, key string, size uint64) 
 		return nil, err
 	}
 	label := vindex.Label(kind, key)
-	p, err := vindex.Prove(ctx, nodesAt{r.st, size}, label)
+	p, err := vindex.Prove(ctx, storedNodes{r.st}, size, label)
 	if err != nil {
 		return nil, &UnavailableError{Err: fmt.Errorf("index proof of %s %s at %d: %w", kind, key, size, err)}
 	}

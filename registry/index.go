@@ -26,8 +26,8 @@ type indexState interface {
 // seqNodes reads the newest index nodes in a sequencing transaction.
 type seqNodes struct{ tx store.SeqTx }
 
-func (n seqNodes) Nodes(_ context.Context, labels [][]byte) (map[string][]byte, error) {
-	return n.tx.IndexNodes(labels)
+func (n seqNodes) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, error) {
+	return n.tx.IndexNodes(keys)
 }
 
 // writeIndex applies a batch's index changes as the version at tree size
@@ -59,17 +59,21 @@ func (r *Registry) writeIndex(ctx context.Context, tx store.SeqTx, st indexState
 	if err := st.fetchKeys(keys); err != nil {
 		return nil, root, err
 	}
-	u := vindex.NewUpdate(seqNodes{tx}, r.indexCache)
+	prev, ok, err := tx.IndexHead()
+	if err != nil {
+		return nil, root, err
+	}
+	u := vindex.NewUpdate(seqNodes{tx}, r.indexCache, prev, !ok)
 	if err := ib.Apply(ctx, u, st); err != nil {
 		return nil, root, err
 	}
-	root, rows, err := u.Apply(ctx)
+	root, rows, err := u.Apply(ctx, size)
 	if err != nil {
 		return nil, root, err
 	}
 	nodes := make([]store.IndexNode, len(rows))
 	for i, n := range rows {
-		nodes[i] = store.IndexNode{Label: n.Label, Node: n.Node}
+		nodes[i] = store.IndexNode{Key: n.Key, Node: n.Node}
 	}
 	if err := tx.PutIndex(size, nodes, root[:]); err != nil {
 		return nil, root, err

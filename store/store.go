@@ -133,17 +133,21 @@ type SeqTx interface {
 	// Integrate stores tree hashes and a checkpoint in the same
 	// transaction (see Store.Integrate).
 	Integrate(oldSize uint64, build BuildCheckpoint) error
-	// IndexNodes returns the newest stored version of each of the
-	// verifiable index's nodes, by label; absent ones are absent.
-	IndexNodes(labels [][]byte) (map[string][]byte, error)
-	// PutIndex stores the index nodes written for tree size size, and the
-	// index's root at that size.
+	// IndexNodes returns node versions of the verifiable index by key;
+	// absent ones are absent.
+	IndexNodes(keys [][]byte) (map[string][]byte, error)
+	// IndexHead returns the largest tree size the index has a version
+	// at, or ok=false if it has none.
+	IndexHead() (size uint64, ok bool, err error)
+	// PutIndex stores the index node versions written for tree size
+	// size, and the index's root at that size.
 	PutIndex(size uint64, nodes []IndexNode, root []byte) error
 }
 
-// IndexNode is a node of the verifiable index, under its label.
+// IndexNode is a node version of the verifiable index, under its key (see
+// vindex.Key).
 type IndexNode struct {
-	Label, Node []byte
+	Key, Node []byte
 }
 
 // Log is the storage of the log itself: entries, tree hashes, and who
@@ -196,12 +200,12 @@ type Checkpoints interface {
 	LatestWitnessed(ctx context.Context) (*CheckpointRow, error)
 }
 
-// IndexTree reads the verifiable index (package vindex): its nodes as of
-// any tree size it was written at, and its roots.
+// IndexTree reads the verifiable index (package vindex): its node
+// versions, and its root at every tree size it has a version at.
 type IndexTree interface {
-	// IndexNodesAt returns, for each label, the newest version of the node
-	// written at or before tree size size; absent ones are absent.
-	IndexNodesAt(ctx context.Context, labels [][]byte, size uint64) (map[string][]byte, error)
+	// IndexNodes returns node versions by key (see vindex.Key); absent
+	// ones are absent.
+	IndexNodes(ctx context.Context, keys [][]byte) (map[string][]byte, error)
 	// IndexRoot returns the index's root at tree size size, or
 	// ErrNotFound if no version was written at exactly that size.
 	IndexRoot(ctx context.Context, size uint64) ([]byte, error)

@@ -129,21 +129,26 @@ func (b *Batch) Apply(ctx context.Context, u *Update, st StateView) error {
 	return nil
 }
 
-// MemoryNodes is an index's newest nodes held in memory, for an auditor
-// that rebuilds the index as it replays a log.
+// MemoryNodes is an index's newest node versions held in memory, by
+// label, for an auditor that rebuilds the index as it replays a log and
+// needs only its newest version.
 type MemoryNodes struct {
-	m map[string][]byte
+	m map[string][]byte // label (labelKey bytes) → version (8 bytes) and node
 }
 
 // NewMemoryNodes returns an empty index.
 func NewMemoryNodes() *MemoryNodes { return &MemoryNodes{m: map[string][]byte{}} }
 
-// Nodes implements Nodes.
-func (n *MemoryNodes) Nodes(_ context.Context, labels [][]byte) (map[string][]byte, error) {
-	out := make(map[string][]byte, len(labels))
-	for _, l := range labels {
-		if v, ok := n.m[string(l)]; ok {
-			out[string(l)] = v
+// Nodes implements Nodes: each key's label, if its newest version is the
+// one asked for.
+func (n *MemoryNodes) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(keys))
+	for _, k := range keys {
+		if len(k) != 42 {
+			continue
+		}
+		if v, ok := n.m[string(k[8:])]; ok && string(v[:8]) == string(k[:8]) {
+			out[string(k)] = v[8:]
 		}
 	}
 	return out, nil
@@ -152,7 +157,7 @@ func (n *MemoryNodes) Nodes(_ context.Context, labels [][]byte) (map[string][]by
 // Put stores an update's nodes.
 func (n *MemoryNodes) Put(rows []NodeRow) {
 	for _, r := range rows {
-		n.m[string(r.Label)] = r.Node
+		n.m[string(r.Key[8:])] = append(append(make([]byte, 0, 8+len(r.Node)), r.Key[:8]...), r.Node...)
 	}
 }
 

@@ -22,22 +22,32 @@ func NewCache(n int) *Cache {
 	return &Cache{c: c}
 }
 
-// Update is one batch of changes to the map, applied on top of the nodes
-// a reader sees (the newest ones) and written as the next version.
+// Purge empties the cache, after a write that may not have been stored.
+func (c *Cache) Purge() {
+	if c != nil {
+		c.c.Purge()
+	}
+}
+
+// Update is one batch of changes to the map, applied on top of the
+// newest version (written at tree size from) and written as the version
+// at a larger tree size.
 type Update struct {
 	r     Nodes
 	cache *Cache
+	from  uint64
+	empty bool                     // the store holds no tree yet
 	nodes map[prefix.Label]*stored // read or written by this update
 	dirty map[prefix.Label]*stored // written by this update
 	sets  map[[32]byte][32]byte
-	empty bool // the store holds no tree yet
 }
 
-// NewUpdate starts an update over the nodes r reads, through cache (which
-// may be nil).
-func NewUpdate(r Nodes, cache *Cache) *Update {
-	return &Update{r: r, cache: cache, nodes: map[prefix.Label]*stored{}, dirty: map[prefix.Label]*stored{},
-		sets: map[[32]byte][32]byte{}}
+// NewUpdate starts an update of the tree whose newest version was written
+// at tree size from (empty: no version yet), reading nodes through r and
+// cache (which may be nil).
+func NewUpdate(r Nodes, cache *Cache, from uint64, empty bool) *Update {
+	return &Update{r: r, cache: cache, from: from, empty: empty, nodes: map[prefix.Label]*stored{},
+		dirty: map[prefix.Label]*stored{}, sets: map[[32]byte][32]byte{}}
 }
 
 // Set sets the value of a key, by label.
@@ -46,49 +56,27 @@ func (u *Update) Set(label, value [32]byte) { u.sets[label] = value }
 // Len returns the number of keys set.
 func (u *Update) Len() int { return len(u.sets) }
 
-// Values returns the current values of keys: set in this update, or as
-// stored; absent keys are absent from the map.
-func (u *Update) Values(ctx context.Context, labels [][32]byte) (map[[32]byte][32]byte, error) {
-	out := map[[32]byte][32]byte{}
-	var want []prefix.Label
-	for _, l := range labels {
-		if v, ok := u.sets[l]; ok {
-			out[l] = v
-			continue
-		}
-		want = append(want, leafLabel(l))
-	}
-	if err := u.fetch(ctx, want); err != nil {
-		return nil, err
-	}
-	for _, l := range want {
-		if s := u.nodes[l]; s != nil {
-			out[[32]byte(l.Bytes())] = s.value
-		}
-	}
-	return out, nil
+// ref names a node version to read.
+type ref struct {
+	label   prefix.Label
+	version uint64
 }
 
-func leafLabel(l [32]byte) prefix.Label {
-	pl, _ := prefix.NewLabel(256, l[:])
-	return pl
-}
-
-// fetch loads the given nodes into the update, from the cache or in one
+// fetch loads node versions into the update, from the cache or in one
 // read.
-func (u *Update) fetch(ctx context.Context, labels []prefix.Label) error {
+func (u *Update) fetch(ctx context.Context, refs []ref) error {
 	var keys [][]byte
-	for _, l := range labels {
-		if _, ok := u.nodes[l]; ok {
+	for _, r := range refs {
+		if _, ok := u.nodes[r.label]; ok {
 			continue
 		}
 		if u.cache != nil {
-			if s, ok := u.cache.c.Get(l); ok {
-				u.nodes[l] = s
+			if s, ok := u.cache.c.Get(r.label); ok && s.version == r.version {
+				u.nodes[r.label] = s
 				continue
 			}
 		}
-		keys = append(keys, labelKey(l))
+		keys = append(keys, Key(r.version, r.label))
 	}
 	if len(keys) == 0 {
 		return nil
@@ -102,11 +90,11 @@ func (u *Update) fetch(ctx context.Context, labels []prefix.Label) error {
 		if !ok {
 			continue
 		}
-		l, err := parseLabelKey(k)
+		v, l, err := parseKey(k)
 		if err != nil {
 			return err
 		}
-		s, err := decode(l, b)
+		s, err := decode(v, l, b)
 		if err != nil {
 			return err
 		}
@@ -118,33 +106,52 @@ func (u *Update) fetch(ctx context.Context, labels []prefix.Label) error {
 	return nil
 }
 
-// prefetch loads every node the inserts of the given leaves will read:
-// the path from the root to where each leaf goes, with both children of
-// every node on it. It reads one level of all paths at a time.
-func (u *Update) prefetch(ctx context.Context, leaves []prefix.Label) error {
-	if err := u.fetch(ctx, []prefix.Label{prefix.RootLabel}); err != nil {
+// children returns the refs of a node's children.
+func children(s *stored) []ref {
+	return []ref{{s.node.Left, s.left}, {s.node.Right, s.right}}
+}
+
+// loadRoot reads the newest root, unless there is no tree yet.
+func (u *Update) loadRoot(ctx context.Context) error {
+	if u.empty {
+		return nil
+	}
+	if err := u.fetch(ctx, []ref{{prefix.RootLabel, u.from}}); err != nil {
 		return err
 	}
 	if u.nodes[prefix.RootLabel] == nil {
-		u.empty = true
+		return fmt.Errorf("vindex: no root stored for tree size %d", u.from)
+	}
+	return nil
+}
+
+// walk loads the nodes on the way from the root to each target: both
+// children of every node whose label is a prefix of a target, one level
+// of all walks per read. This is every node prefix.Tree.Insert and Lookup
+// read.
+func (u *Update) walk(ctx context.Context, targets []prefix.Label) error {
+	if u.empty || len(targets) == 0 {
 		return nil
 	}
-	at := make([]prefix.Label, len(leaves)) // where each walk has got to
+	if err := u.loadRoot(ctx); err != nil {
+		return err
+	}
+	at := make([]prefix.Label, len(targets))
 	for i := range at {
 		at[i] = prefix.RootLabel
 	}
 	for {
-		var need []prefix.Label
-		for i, target := range leaves {
+		var need []ref
+		for i, target := range targets {
 			for {
 				cur := at[i]
 				n := u.nodes[cur]
-				if n == nil || cur == target || !target.HasPrefix(cur) {
-					break // done: a leaf, or where target diverges
+				if n == nil || cur == target || !target.HasPrefix(cur) || cur.IsLeaf() {
+					break // done: the leaf, or where target diverges
 				}
 				left, right := u.nodes[n.node.Left], u.nodes[n.node.Right]
 				if left == nil || right == nil {
-					need = append(need, n.node.Left, n.node.Right)
+					need = append(need, children(n)...)
 					break
 				}
 				if target.SideOf(cur) == prefix.Left {
@@ -162,14 +169,43 @@ func (u *Update) prefetch(ctx context.Context, leaves []prefix.Label) error {
 			return err
 		}
 		if len(u.nodes) == before {
-			return fmt.Errorf("vindex: the stored tree lacks a node below %s", LabelString(need[0]))
+			return fmt.Errorf("vindex: the stored tree lacks a node below %s", LabelString(need[0].label))
 		}
 	}
 }
 
-// Apply inserts every key set into the tree and returns the new root and
-// the nodes to store as this version. Call Commit once they are stored.
-func (u *Update) Apply(ctx context.Context) (root [32]byte, rows []NodeRow, err error) {
+// Values returns the current values of keys: set in this update, or as
+// stored; absent keys are absent from the map.
+func (u *Update) Values(ctx context.Context, labels [][32]byte) (map[[32]byte][32]byte, error) {
+	out := map[[32]byte][32]byte{}
+	var want []prefix.Label
+	for _, l := range labels {
+		if v, ok := u.sets[l]; ok {
+			out[l] = v
+			continue
+		}
+		want = append(want, leafLabel(l))
+	}
+	if err := u.walk(ctx, want); err != nil {
+		return nil, err
+	}
+	for _, l := range want {
+		if s := u.nodes[l]; s != nil {
+			out[[32]byte(l.Bytes())] = s.value
+		}
+	}
+	return out, nil
+}
+
+func leafLabel(l [32]byte) prefix.Label {
+	pl, _ := prefix.NewLabel(256, l[:])
+	return pl
+}
+
+// Apply inserts every key set into the tree, as the version at tree size
+// version, and returns the new root and the node versions to store. Call
+// Commit once they are stored.
+func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows []NodeRow, err error) {
 	labels := make([][32]byte, 0, len(u.sets))
 	for l := range u.sets {
 		labels = append(labels, l)
@@ -179,10 +215,13 @@ func (u *Update) Apply(ctx context.Context) (root [32]byte, rows []NodeRow, err 
 	for i, l := range labels {
 		leaves[i] = leafLabel(l)
 	}
-	if err := u.prefetch(ctx, leaves); err != nil {
+	if err := u.walk(ctx, leaves); err != nil {
 		return root, nil, err
 	}
-	st := &overlay{u: u}
+	if err := u.loadRoot(ctx); err != nil {
+		return root, nil, err
+	}
+	st := &overlay{u: u, version: version}
 	if u.empty {
 		if err := prefix.InitStorage(ctx, Hash, st); err != nil {
 			return root, nil, err
@@ -194,25 +233,28 @@ func (u *Update) Apply(ctx context.Context) (root [32]byte, rows []NodeRow, err 
 			return root, nil, fmt.Errorf("vindex: inserting %x: %w", l, err)
 		}
 	}
-	if root, err = t.RootHash(ctx); err != nil {
-		return root, nil, err
+	// Every version has its root, changed or not, so a reader starts at
+	// the root of the version it asks for.
+	r := u.nodes[prefix.RootLabel]
+	if _, ok := u.dirty[prefix.RootLabel]; !ok {
+		c := *r
+		c.version = version
+		u.nodes[prefix.RootLabel], u.dirty[prefix.RootLabel] = &c, &c
+		r = &c
 	}
 	rows = make([]NodeRow, 0, len(u.dirty))
 	for l, s := range u.dirty {
-		rows = append(rows, NodeRow{Label: labelKey(l), Node: s.encode()})
+		if !l.IsLeaf() && l != prefix.EmptyNodeLabel {
+			left, right := u.nodes[s.node.Left], u.nodes[s.node.Right]
+			if left == nil || right == nil {
+				return root, nil, fmt.Errorf("vindex: a written node's child is unknown")
+			}
+			s.left, s.right = left.version, right.version
+		}
+		rows = append(rows, NodeRow{Key: Key(version, l), Node: s.encode()})
 	}
-	return root, rows, nil
-}
-
-// Root returns the root of the tree the update reads, before it applies.
-func (u *Update) Root(ctx context.Context) ([32]byte, error) {
-	if err := u.fetch(ctx, []prefix.Label{prefix.RootLabel}); err != nil {
-		return [32]byte{}, err
-	}
-	if s := u.nodes[prefix.RootLabel]; s != nil {
-		return s.node.Hash, nil
-	}
-	return EmptyRoot, nil
+	slices.SortFunc(rows, func(a, b NodeRow) int { return compareBytes(a.Key, b.Key) })
+	return r.node.Hash, rows, nil
 }
 
 // Commit tells the update its nodes are stored: they become the newest
@@ -226,13 +268,6 @@ func (u *Update) Commit() {
 	}
 }
 
-// Purge empties the cache, after a write that may not have been stored.
-func (c *Cache) Purge() {
-	if c != nil {
-		c.c.Purge()
-	}
-}
-
 // EmptyRoot is the root of the empty map.
 var EmptyRoot, emptyNode = func() ([32]byte, *prefix.Node) {
 	ctx := context.Background()
@@ -243,25 +278,23 @@ var EmptyRoot, emptyNode = func() ([32]byte, *prefix.Node) {
 	return r, e
 }()
 
-// overlay is the prefix.Storage an update inserts through.
-type overlay struct{ u *Update }
+// overlay is the prefix.Storage an update inserts through: the nodes its
+// walks loaded, and those it writes, as the version at tree size version.
+type overlay struct {
+	u       *Update
+	version uint64
+}
 
-func (o *overlay) Load(ctx context.Context, l prefix.Label) (*prefix.Node, error) {
+func (o *overlay) Load(_ context.Context, l prefix.Label) (*prefix.Node, error) {
 	if s, ok := o.u.nodes[l]; ok && s != nil {
 		return s.node, nil
 	}
-	if err := o.u.fetch(ctx, []prefix.Label{l}); err != nil {
-		return nil, err
-	}
-	if s := o.u.nodes[l]; s != nil {
-		return s.node, nil
-	}
-	return nil, errNotFound
+	return nil, fmt.Errorf("vindex: node %s was not read ahead: %w", LabelString(l), errNotFound)
 }
 
 func (o *overlay) Store(_ context.Context, nodes ...*prefix.Node) error {
 	for _, n := range nodes {
-		s := &stored{node: n}
+		s := &stored{node: n, version: o.version}
 		if n.Label.IsLeaf() {
 			s.value = o.u.sets[[32]byte(n.Label.Bytes())]
 		}

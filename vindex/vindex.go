@@ -143,15 +143,29 @@ func parseLabelKey(b []byte) (prefix.Label, error) {
 	return prefix.NewLabel(uint32(binary.BigEndian.Uint16(b)), b[2:])
 }
 
-// stored is a node with, for a leaf, its value (which the hash alone does
-// not give back: a list is extended from it).
-type stored struct {
-	node  *prefix.Node
-	value [32]byte
+// Key returns the key a node version is stored under: the tree size it
+// was written at (8 bytes, big-endian, so that one version's nodes are
+// written together at the end of the table) and its label.
+func Key(version uint64, l prefix.Label) []byte {
+	b := make([]byte, 8, 42)
+	binary.BigEndian.PutUint64(b, version)
+	return append(b, labelKey(l)...)
 }
 
-// encode stores a node: a leaf as its hash and value; any other node as
-// its hash and its children's labels.
+// stored is a node version: the node, the tree size it was written at,
+// for a leaf its value (which the hash alone does not give back: a list
+// is extended from it), and for an inner node the versions of its
+// children, so that a reader walks from a root to the nodes of its
+// version by key alone.
+type stored struct {
+	node        *prefix.Node
+	version     uint64
+	value       [32]byte
+	left, right uint64
+}
+
+// encode stores a node: a leaf as its hash and value; an inner node as its
+// hash and, for each child, its label and version.
 func (s *stored) encode() []byte {
 	n := s.node
 	if n.Label.IsLeaf() {
@@ -162,16 +176,18 @@ func (s *stored) encode() []byte {
 		return b
 	}
 	b = append(b, labelKey(n.Left)...)
-	return append(b, labelKey(n.Right)...)
+	b = binary.BigEndian.AppendUint64(b, s.left)
+	b = append(b, labelKey(n.Right)...)
+	return binary.BigEndian.AppendUint64(b, s.right)
 }
 
-func decode(label prefix.Label, b []byte) (*stored, error) {
+func decode(version uint64, label prefix.Label, b []byte) (*stored, error) {
 	n := &prefix.Node{Label: label}
 	if len(b) < 32 {
 		return nil, errors.New("vindex: a stored node is too short")
 	}
 	copy(n.Hash[:], b)
-	s := &stored{node: n}
+	s := &stored{node: n, version: version}
 	switch {
 	case label.IsLeaf():
 		if len(b) != 64 {
@@ -180,29 +196,40 @@ func decode(label prefix.Label, b []byte) (*stored, error) {
 		copy(s.value[:], b[32:])
 	case label == prefix.EmptyNodeLabel:
 	default:
-		if len(b) != 32+68 {
-			return nil, errors.New("vindex: a stored node is not 100 bytes")
+		if len(b) != 32+2*42 {
+			return nil, errors.New("vindex: a stored node is not 116 bytes")
 		}
 		var err error
 		if n.Left, err = parseLabelKey(b[32:66]); err != nil {
 			return nil, err
 		}
-		if n.Right, err = parseLabelKey(b[66:]); err != nil {
+		s.left = binary.BigEndian.Uint64(b[66:74])
+		if n.Right, err = parseLabelKey(b[74:108]); err != nil {
 			return nil, err
 		}
+		s.right = binary.BigEndian.Uint64(b[108:116])
 	}
 	return s, nil
 }
 
-// Nodes reads stored nodes: for each label (as labelKey bytes), the newest
-// version the reader sees. Absent labels are absent from the map.
-type Nodes interface {
-	Nodes(ctx context.Context, labels [][]byte) (map[string][]byte, error)
+// parseKey splits a stored node's key.
+func parseKey(k []byte) (uint64, prefix.Label, error) {
+	if len(k) != 42 {
+		return 0, prefix.Label{}, errors.New("vindex: a stored node's key is not 42 bytes")
+	}
+	l, err := parseLabelKey(k[8:])
+	return binary.BigEndian.Uint64(k), l, err
 }
 
-// NodeRow is a node to store, under its label (labelKey bytes).
+// Nodes reads stored node versions by key (see Key). Absent ones are
+// absent from the map.
+type Nodes interface {
+	Nodes(ctx context.Context, keys [][]byte) (map[string][]byte, error)
+}
+
+// NodeRow is a node version to store, under its key.
 type NodeRow struct {
-	Label, Node []byte
+	Key, Node []byte
 }
 
 // errNotFound is how a storage says a node is absent, for the prefix

@@ -9,45 +9,27 @@ import (
 	"filippo.io/torchwood/prefix"
 )
 
-// versioned is a node store with versions, as the database keeps it.
+// versioned is a node store with versions, keyed as the database keys
+// them.
 type versioned struct {
-	rows  map[string][]vrow
+	rows  map[string][]byte
 	reads int
 }
 
-type vrow struct {
-	version uint64
-	node    []byte
-}
+func newVersioned() *versioned { return &versioned{rows: map[string][]byte{}} }
 
-func newVersioned() *versioned { return &versioned{rows: map[string][]vrow{}} }
-
-func (v *versioned) put(version uint64, rows []NodeRow) {
+func (v *versioned) put(rows []NodeRow) {
 	for _, r := range rows {
-		v.rows[string(r.Label)] = append(v.rows[string(r.Label)], vrow{version, r.Node})
+		v.rows[string(r.Key)] = r.Node
 	}
 }
 
-// at reads the tree as of a version.
-func (v *versioned) at(version uint64) Nodes { return atVersion{v, version} }
-
-type atVersion struct {
-	v       *versioned
-	version uint64
-}
-
-func (a atVersion) Nodes(_ context.Context, labels [][]byte) (map[string][]byte, error) {
-	a.v.reads++
+func (v *versioned) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, error) {
+	v.reads++
 	out := map[string][]byte{}
-	for _, l := range labels {
-		var best []byte
-		for _, r := range a.v.rows[string(l)] {
-			if r.version <= a.version {
-				best = r.node
-			}
-		}
-		if best != nil {
-			out[string(l)] = best
+	for _, k := range keys {
+		if b, ok := v.rows[string(k)]; ok {
+			out[string(k)] = b
 		}
 	}
 	return out, nil
@@ -91,7 +73,7 @@ func TestUpdatesAndProofs(t *testing.T) {
 	}
 	snaps := map[uint64]snapshot{0: {EmptyRoot, map[[32]byte][32]byte{}}}
 	for version := uint64(1); version <= 30; version++ {
-		u := NewUpdate(st.at(1<<62), cache)
+		u := NewUpdate(st, cache, version-1, version == 1)
 		n := 1 + rng.IntN(40)
 		for range n {
 			var l [32]byte
@@ -116,11 +98,11 @@ func TestUpdatesAndProofs(t *testing.T) {
 			u.Set(l, v)
 			values[l] = v
 		}
-		root, rows, err := u.Apply(ctx)
+		root, rows, err := u.Apply(ctx, version)
 		if err != nil {
 			t.Fatal(err)
 		}
-		st.put(version, rows)
+		st.put(rows)
 		u.Commit()
 		if want := reference(t, values); root != want {
 			t.Fatalf("version %d: root %x, a tree built from scratch has %x", version, root, want)
@@ -134,7 +116,7 @@ func TestUpdatesAndProofs(t *testing.T) {
 	absent := Label(KindSigner, "sha256:nobody")
 	for version, s := range snaps {
 		for _, l := range append(keys[:min(len(keys), 20)], absent) {
-			p, err := Prove(ctx, st.at(version), l)
+			p, err := Prove(ctx, st, version, l)
 			if err != nil {
 				t.Fatalf("version %d: %v", version, err)
 			}

@@ -23,6 +23,10 @@ import (
 	"github.com/vouchdev/vouch/keys"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/store"
+	"github.com/vouchdev/vouch/vindex"
+
+	"filippo.io/torchwood/prefix"
 )
 
 // omitter is an HTTP proxy in front of a registry that, when told to,
@@ -319,7 +323,7 @@ func TestAuditCatchesTamperedIndexRoot(t *testing.T) {
 			return err
 		}
 		size = h.Sequenced + 1
-		return tx.PutIndex(size, nil, root[:]) // the new key's list left out
+		return putStaleIndex(tx, h.Sequenced, size, root) // the new key's list left out
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -329,4 +333,16 @@ func TestAuditCatchesTamperedIndexRoot(t *testing.T) {
 	if rep.Violation == nil || rep.Violation.Code != "index_root" || rep.Violation.Index != size-1 {
 		t.Fatalf("audit of a false index root: %+v", rep)
 	}
+}
+
+// putStaleIndex writes, as the index's version at tree size size, its
+// version at prev unchanged: what a registry that writes below its state
+// machine would leave.
+func putStaleIndex(tx storeSeqTx, prev, size uint64, root [32]byte) error {
+	k := vindex.Key(prev, prefix.RootLabel)
+	got, err := tx.IndexNodes([][]byte{k})
+	if err != nil {
+		return err
+	}
+	return tx.PutIndex(size, []store.IndexNode{{Key: vindex.Key(size, prefix.RootLabel), Node: got[string(k)]}}, root[:])
 }

@@ -406,7 +406,7 @@ func TestAuditFindsForbiddenTransition(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return tx.PutIndex(h.Sequenced+1, nil, root[:])
+		return putStaleIndex(tx, h.Sequenced, h.Sequenced+1, root)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,40 +7,27 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"math"
 
 	"github.com/vouchdev/vouch/store"
 )
 
-// maxIdx reads the newest version of everything.
-const maxIdx = math.MaxInt64
-
-// indexNodes reads, for each label, the newest node version written at or
-// before size.
-func (db *DB) indexNodes(ctx context.Context, on querier, labels [][]byte, size uint64) (map[string][]byte, error) {
-	out := make(map[string][]byte, len(labels))
-	args := make([]any, 0, len(labels)+1)
-	args = append(args, idxArg(size))
-	for _, l := range labels {
-		args = append(args, l)
-	}
-	// queryIn expands "IN (?)" over the values after the first argument.
-	err := db.queryInAfter(ctx, on, `SELECT n.label, n.node FROM index_nodes n JOIN
-		(SELECT label, MAX(size) AS m FROM index_nodes WHERE size <= ? AND label IN (?) GROUP BY label) l
-		ON n.label = l.label AND n.size = l.m`, args[:1], args[1:], func(rows *sql.Rows) error {
-		var l, v []byte
-		if err := rows.Scan(&l, &v); err != nil {
+// indexNodes reads node versions by key.
+func (db *DB) indexNodes(ctx context.Context, on querier, keys [][]byte) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(keys))
+	err := db.queryIn(ctx, on, `SELECT key, node FROM index_nodes WHERE key IN (?)`, anys(keys), func(rows *sql.Rows) error {
+		var k, v []byte
+		if err := rows.Scan(&k, &v); err != nil {
 			return err
 		}
-		out[string(l)] = v
+		out[string(k)] = v
 		return nil
 	})
 	return out, err
 }
 
-// IndexNodesAt implements store.IndexTree.
-func (db *DB) IndexNodesAt(ctx context.Context, labels [][]byte, size uint64) (map[string][]byte, error) {
-	return db.indexNodes(ctx, db.r, labels, size)
+// IndexNodes implements store.IndexTree.
+func (db *DB) IndexNodes(ctx context.Context, keys [][]byte) (map[string][]byte, error) {
+	return db.indexNodes(ctx, db.r, keys)
 }
 
 // IndexRoot implements store.IndexTree.

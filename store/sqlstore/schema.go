@@ -74,15 +74,16 @@ var migrations = []migration{
 		postgres: []string{`CREATE TABLE erasures (seq BIGSERIAL PRIMARY KEY, time BIGINT NOT NULL, what TEXT NOT NULL)`},
 	},
 	{
-		// The verifiable index (package vindex): its nodes, each version
-		// under the tree size it was written at, and its root at each of
-		// those sizes.
+		// The verifiable index (package vindex): its node versions, keyed
+		// by the tree size they were written at (first, so that a
+		// version's nodes are appended together) and their label, and its
+		// root at each of those sizes.
 		sqlite: []string{
-			`CREATE TABLE index_nodes (label BLOB NOT NULL, size INTEGER NOT NULL, node BLOB NOT NULL, PRIMARY KEY (label, size)) WITHOUT ROWID`,
+			`CREATE TABLE index_nodes (key BLOB PRIMARY KEY, node BLOB NOT NULL) WITHOUT ROWID`,
 			`CREATE TABLE index_roots (size INTEGER PRIMARY KEY, root BLOB NOT NULL)`,
 		},
 		postgres: []string{
-			`CREATE TABLE index_nodes (label BYTEA NOT NULL, size BIGINT NOT NULL, node BYTEA NOT NULL, PRIMARY KEY (label, size))`,
+			`CREATE TABLE index_nodes (key BYTEA PRIMARY KEY, node BYTEA NOT NULL)`,
 			`CREATE TABLE index_roots (size BIGINT PRIMARY KEY, root BYTEA NOT NULL)`,
 		},
 	},

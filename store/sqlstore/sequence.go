@@ -153,14 +153,23 @@ func (t *seqTx) Get(key string) ([]byte, error) {
 }
 
 // IndexNodes implements store.SeqTx.
-func (t *seqTx) IndexNodes(labels [][]byte) (map[string][]byte, error) {
-	return t.db.indexNodes(t.ctx, t.tx, labels, maxIdx)
+func (t *seqTx) IndexNodes(keys [][]byte) (map[string][]byte, error) {
+	return t.db.indexNodes(t.ctx, t.tx, keys)
+}
+
+// IndexHead implements store.SeqTx.
+func (t *seqTx) IndexHead() (uint64, bool, error) {
+	var size sql.NullInt64
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT MAX(size) FROM index_roots`).Scan(&size); err != nil {
+		return 0, false, err
+	}
+	return uint64(size.Int64), size.Valid, nil
 }
 
 // PutIndex implements store.SeqTx.
 func (t *seqTx) PutIndex(size uint64, nodes []store.IndexNode, root []byte) error {
 	for _, n := range nodes {
-		t.add(6, n.Label, int64(size), n.Node)
+		t.add(6, n.Key, n.Node)
 	}
 	t.add(7, int64(size), root)
 	return nil
@@ -200,7 +209,7 @@ var inserts = [...]insertSQL{
 	{`INSERT INTO state (key, idx, value) VALUES `, 3, ``},
 	{`INSERT INTO offlog (digest, kind, data) VALUES `, 3, ` ON CONFLICT DO NOTHING`},
 	{`INSERT INTO statements (idx, data) VALUES `, 2, ``},
-	{`INSERT INTO index_nodes (label, size, node) VALUES `, 3, ``},
+	{`INSERT INTO index_nodes (key, node) VALUES `, 2, ``},
 	{`INSERT INTO index_roots (size, root) VALUES `, 2, ``},
 	{`INSERT INTO keyless (idx, bundle, identity, issuer, subject) VALUES `, 5, ``},
 }
