@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -82,13 +83,12 @@ func ParseStatement(payload []byte) (*Statement, error) {
 // parseStatement is ParseStatement without the limit on subjects, which
 // AttachBody checks its own way.
 func parseStatement(payload []byte) (*Statement, error) {
-	if err := checkJSON(payload); err != nil {
+	var sj statementJSON
+	sc, _ := schemaFor(reflect.TypeOf(&sj))
+	if err := checkJSONKeys(payload, sc); err != nil {
 		return nil, syntaxf("statement: %v", err)
 	}
-	var sj statementJSON
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&sj); err != nil {
+	if err := json.Unmarshal(payload, &sj); err != nil {
 		return nil, syntaxf("statement is not an in-toto Statement: %v", err)
 	}
 	if len(sj.Predicate) == 0 || sj.Predicate[0] != '{' {

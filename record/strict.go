@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,10 +31,10 @@ const maxJSONDepth = 32
 func checkJSON(b []byte) error { return checkJSONKeys(b, nil) }
 
 // checkJSONKeys is checkJSON that also refuses, as soon as it meets one, a
-// key of the top-level object that is not in known (nil: any key goes).
+// key that sc does not define for the object it is in (nil: any key goes).
 // Refusing an unknown key before reading further keeps a body stuffed
 // with keys as cheap to refuse as a short one.
-func checkJSONKeys(b []byte, known map[string]bool) error {
+func checkJSONKeys(b []byte, sc *schema) error {
 	if !utf8.Valid(b) {
 		return errors.New("not valid UTF-8")
 	}
@@ -47,19 +48,33 @@ func checkJSONKeys(b []byte, known map[string]bool) error {
 	var stack []keySet
 	object := func() *keySet { return &stack[len(stack)-1] }
 	expectKey := false
+	// next is the schema of the value about to start: sc for the
+	// document, then the field's or the element's.
+	next := sc
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
 		case '{', '[':
 			if len(stack) == maxJSONDepth {
 				return fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
 			}
-			stack = append(stack, keySet{object: c == '{'})
+			if next != nil && (c == '{') != (next.fields != nil) {
+				next = nil // the wrong kind of value: the decoder says so
+			}
+			stack = append(stack, keySet{object: c == '{', schema: next})
 			expectKey = c == '{'
+			if c == '[' && next != nil {
+				next = next.elem
+			} else {
+				next = nil
+			}
 		case '}', ']':
 			stack = stack[:len(stack)-1]
 			expectKey = false
 		case ',':
 			expectKey = len(stack) > 0 && object().object
+			if len(stack) > 0 && !object().object && object().schema != nil {
+				next = object().schema.elem
+			}
 		case ':':
 			expectKey = false
 		case '"':
@@ -79,8 +94,12 @@ func checkJSONKeys(b []byte, known map[string]bool) error {
 						return fmt.Errorf("invalid JSON: %v", err)
 					}
 				}
-				if known != nil && len(stack) == 1 && !known[key] {
-					return fmt.Errorf("unknown field %q", key)
+				if in := object().schema; in != nil {
+					f, ok := in.fields[key]
+					if !ok {
+						return fmt.Errorf("unknown field %q", key)
+					}
+					next = f
 				}
 				if !object().add(b, i, key) {
 					return fmt.Errorf("duplicate JSON key %q", key)
@@ -100,6 +119,9 @@ func checkJSONKeys(b []byte, known map[string]bool) error {
 // number of keys (and holds no pointers for the garbage collector to walk).
 type keySet struct {
 	object bool
+	// schema is what the object's keys or the array's elements must be,
+	// or nil if anything goes.
+	schema *schema
 	few    []seenKey
 	many   map[uint64]int
 	// collided holds keys whose hash an unequal key took first: with a
@@ -173,47 +195,111 @@ func keyAt(doc []byte, at int) string {
 // levels deep, valid UTF-8.
 func UnmarshalStrict(b []byte, v any) error { return unmarshalStrict(b, v) }
 
-// unmarshalStrict checks b with checkJSON, refusing at once a top-level
-// field that v (a pointer to a struct) does not define, and decodes it into
-// v, refusing unknown fields deeper down too.
+// unmarshalStrict checks b with checkJSON, refusing, as soon as it meets
+// one, a field that v's type does not define at any depth, and decodes it
+// into v. Decoding with json.Unmarshal rather than a Decoder keeps memory
+// to the document and what is decoded from it: a Decoder would first copy
+// the whole document into a buffer of its own.
 func unmarshalStrict(b []byte, v any) error {
-	if err := checkJSONKeys(b, fieldsOf(v)); err != nil {
+	sc, ok := schemaFor(reflect.TypeOf(v))
+	if !ok {
+		// A type the schema cannot describe: the decoder judges.
+		if err := checkJSON(b); err != nil {
+			return err
+		}
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.DisallowUnknownFields()
+		return d.Decode(v)
+	}
+	if err := checkJSONKeys(b, sc); err != nil {
 		return err
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	return d.Decode(v)
+	return json.Unmarshal(b, v)
 }
 
-// fieldNames caches, per struct type, the JSON names of its fields.
-var fieldNames sync.Map // reflect.Type -> map[string]bool
+// A schema is the JSON shape of a Go type, as far as unknown fields go: the
+// fields of a struct (each with its value's schema) or the elements of a
+// slice. A nil *schema accepts anything (maps, interfaces, raw messages,
+// scalars, types that decode themselves).
+type schema struct {
+	fields map[string]*schema // non-nil for a struct
+	elem   *schema            // a slice's or array's elements
+}
 
-// fieldsOf returns the JSON field names of the struct v points to, or nil
-// if v is not a pointer to a struct.
-func fieldsOf(v any) map[string]bool {
-	t := reflect.TypeOf(v)
-	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		return nil
+// schemas caches schemaFor per type.
+var schemas sync.Map // reflect.Type -> schemaResult
+
+type schemaResult struct {
+	s  *schema
+	ok bool
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// schemaFor returns the schema of the value t points to; ok is false for
+// a type it cannot describe exactly (embedded or recursive structs).
+func schemaFor(t reflect.Type) (*schema, bool) {
+	if t == nil || t.Kind() != reflect.Pointer {
+		return nil, false
 	}
-	t = t.Elem()
-	if m, ok := fieldNames.Load(t); ok {
-		return m.(map[string]bool)
+	if r, ok := schemas.Load(t); ok {
+		return r.(schemaResult).s, r.(schemaResult).ok
 	}
-	m := map[string]bool{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() || f.Anonymous {
-			return nil // embedded fields: let the decoder judge
+	s, ok := schemaOf(t.Elem(), map[reflect.Type]bool{})
+	schemas.Store(t, schemaResult{s, ok})
+	return s, ok
+}
+
+func schemaOf(t reflect.Type, open map[reflect.Type]bool) (*schema, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(jsonUnmarshaler) || reflect.PointerTo(t).Implements(jsonUnmarshaler) ||
+		t.Implements(textUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return nil, true
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return nil, true // base64 or a raw message
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch name {
-		case "-":
-			continue
-		case "":
-			name = f.Name
+		e, ok := schemaOf(t.Elem(), open)
+		if e == nil {
+			return nil, ok
 		}
-		m[name] = true
+		return &schema{elem: e}, ok
+	case reflect.Struct:
+		if open[t] {
+			return nil, false
+		}
+		open[t] = true
+		defer delete(open, t)
+		s := &schema{fields: map[string]*schema{}}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Anonymous {
+				return nil, false
+			}
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			switch name {
+			case "-":
+				continue
+			case "":
+				name = f.Name
+			}
+			fs, ok := schemaOf(f.Type, open)
+			if !ok {
+				return nil, false
+			}
+			s.fields[name] = fs
+		}
+		return s, true
 	}
-	fieldNames.Store(t, m)
-	return m
+	return nil, true
 }
