@@ -154,8 +154,11 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Collect garbage harder as the heap nears what the limits allow,
-		// rather than let it grow by the GC percentage past them.
-		debug.SetMemoryLimit(f.maxInflight + 256<<20)
+		// rather than let it grow by the GC percentage past them. The
+		// ceiling is --max-inflight-memory plus 256 MiB of resident
+		// memory; 64 MiB of that is left to what the Go runtime does not
+		// count (the mapped binary, SQLite's C allocations).
+		debug.SetMemoryLimit(f.maxInflight + 192<<20)
 	}
 	blobs, err := backend.OpenBlobs(ctx, f.data, f.blobs)
 	if err != nil {
