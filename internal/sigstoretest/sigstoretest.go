@@ -350,6 +350,7 @@ func (c *CA) hashedRekord(cert *x509.Certificate, digest, sig []byte, signed tim
 		}
 	}
 	logIDRaw, _ := hex.DecodeString(c.logID)
+	//lint:ignore SA1019 this is a Rekor v1 entry, which is what NewEntry builds; NewTlogEntry parses one already built
 	e, err := tlog.NewEntry(body, signed.Unix(), 0, logIDRaw, nil, ip)
 	if err != nil {
 		c.t.Fatal(err)
