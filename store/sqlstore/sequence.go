@@ -184,17 +184,26 @@ type insertSQL struct {
 }
 
 // exec inserts the rows whose values are args (cols per row), a few hundred
-// values per statement.
+// values per statement. Statements hold the most rows that fit, then 64,
+// 16, 4 or 1, so that a table is written with at most five distinct
+// statements, which the driver's statement cache keeps prepared.
 func (ins insertSQL) exec(ctx context.Context, tx *sql.Tx, d dialect, args []any) error {
-	per := 400 / ins.cols * ins.cols
+	most := 400 / ins.cols
 	tuple := "(?" + strings.Repeat(", ?", ins.cols-1) + ")"
 	for len(args) > 0 {
-		n := min(len(args), per)
-		q := ins.head + tuple + strings.Repeat(", "+tuple, n/ins.cols-1) + ins.tail
-		if _, err := tx.ExecContext(ctx, d.q(q), args[:n]...); err != nil {
+		rows := len(args) / ins.cols
+		n := most
+		for _, size := range [...]int{64, 16, 4, 1} {
+			if rows >= n {
+				break
+			}
+			n = min(size, most)
+		}
+		q := ins.head + tuple + strings.Repeat(", "+tuple, n-1) + ins.tail
+		if _, err := tx.ExecContext(ctx, d.q(q), args[:n*ins.cols]...); err != nil {
 			return err
 		}
-		args = args[n:]
+		args = args[n*ins.cols:]
 	}
 	return nil
 }

@@ -34,14 +34,14 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		}})
 	})
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL&_foreign_keys=0&cache=private"
-	w, err := sql.Open(writerDriver, base+"&_txlock=immediate&_secure_delete=1&_cache_size=-131072")
+	w, err := sql.Open(writerDriver, base+"&_txlock=immediate&_secure_delete=1&_cache_size=-131072&_stmt_cache_size=64")
 	if err != nil {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	r, err := sql.Open("sqlite3", base+"&_query_only=1&_cache_size=-32768")
+	r, err := sql.Open("sqlite3", base+"&_query_only=1&_cache_size=-32768&_stmt_cache_size=64")
 	if err != nil {
 		w.Close()
 		return nil, err
