@@ -346,7 +346,7 @@ func (m *Mirror) fetchLeaves(ctx context.Context, from, to uint64) ([][]byte, er
 // digest.
 func (m *Mirror) replicas(ctx context.Context, first uint64, leaves [][]byte) ([]registry.Replica, error) {
 	reps := make([]registry.Replica, len(leaves))
-	var statements map[uint64][]byte
+	var statements map[uint64]api.StatementBody
 	for i, l := range leaves {
 		reps[i].Leaf = l
 		e, err := record.ParseLeaf(l)
@@ -365,7 +365,7 @@ func (m *Mirror) replicas(ctx context.Context, first uint64, leaves [][]byte) ([
 					return nil, err
 				}
 			}
-			reps[i].Statement = statements[idx]
+			reps[i].Statement, reps[i].Bundle = statements[idx].Statement, statements[idx].Bundle
 		case e.Record != nil:
 			for _, d := range []string{e.Record.Note, e.Record.Commitment} {
 				if d == "" {
@@ -387,10 +387,10 @@ func (m *Mirror) replicas(ctx context.Context, first uint64, leaves [][]byte) ([
 	return reps, nil
 }
 
-// statements fetches the statements of the attestations among n entries
-// from first; erased ones are absent.
-func (m *Mirror) statements(ctx context.Context, first, n uint64) (map[uint64][]byte, error) {
-	out := map[uint64][]byte{}
+// statements fetches the statements (and keyless bundles) of the
+// attestations among n entries from first; erased ones are absent.
+func (m *Mirror) statements(ctx context.Context, first, n uint64) (map[uint64]api.StatementBody, error) {
+	out := map[uint64]api.StatementBody{}
 	for from := first; from < first+n; from += 256 {
 		count := min(256, first+n-from)
 		b, err := m.get(ctx, "/api/v1/statements?from="+strconv.FormatUint(from, 10)+"&count="+strconv.FormatUint(count, 10))
@@ -403,7 +403,7 @@ func (m *Mirror) statements(ctx context.Context, first, n uint64) (map[uint64][]
 		}
 		for _, s := range sj.Statements {
 			if !s.Erased {
-				out[s.Index] = s.Statement
+				out[s.Index] = s
 			}
 		}
 	}

@@ -157,14 +157,10 @@ func (r *Registry) EraseKeyless(ctx context.Context, issuer, subject string) (*E
 	if len(idxs) == 0 {
 		return nil, vouch.NotFound("no keyless attestation of that identity is stored")
 	}
-	for _, i := range idxs {
-		r.statements.Remove(i)
-	}
-	if err := r.st.DeleteStatements(ctx, idxs); err != nil {
+	// Recorded in the erasure feed by index only, so that mirrors erase
+	// the same statements and bundles without learning whose they were.
+	if err := r.erase(ctx, idxs, nil); err != nil {
 		return nil, err
-	}
-	if err := r.st.Compact(ctx); err != nil {
-		return nil, fmt.Errorf("compacting the database after erasure: %w", err)
 	}
 	// The identity is personal data: it is not logged.
 	r.log.Info("erased a keyless identity's off-log data", "statements", len(idxs))

@@ -2,11 +2,13 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/sigstore"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/translog"
@@ -20,7 +22,11 @@ import (
 type Replica struct {
 	Leaf      []byte
 	Statement []byte
-	OffLog    []store.OffLog
+	// Bundle is a keyless attestation's Sigstore bundle, unless erased:
+	// the leaf commits to its digest, and the signer's identity is read
+	// from its certificate.
+	Bundle []byte
+	OffLog []store.OffLog
 }
 
 // ReplicaError is an entry of the mirrored log that the state machine
@@ -93,6 +99,11 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 			if att := e.Attestation != nil || e.Import != nil && e.Inner.Attestation != nil; att {
 				row.Statement = entries[i].Statement
 			}
+			if e.Attestation != nil && e.Attestation.Bundle != nil && entries[i].Statement != nil && entries[i].Bundle != nil {
+				if row.Keyless, err = replicaKeyless(e, entries[i].Bundle); err != nil {
+					return &ReplicaError{Index: idx, Err: err}
+				}
+			}
 			if err := tx.Append(row, kvs, entries[i].OffLog); err != nil {
 				return err
 			}
@@ -117,6 +128,30 @@ func (r *Registry) Replicate(ctx context.Context, first uint64, entries []Replic
 		r.afterCommit(effects)
 	}
 	return nil
+}
+
+// replicaKeyless checks a replicated keyless attestation's bundle against
+// the digest its leaf holds and reads the signer's identity from it, as
+// the original registry stored them. The bundle's chain was checked there
+// and is checked again by clients and auditors against their own roots;
+// a mirror needs no roots of its own.
+func replicaKeyless(e *record.Entry, doc []byte) (*store.Keyless, error) {
+	if err := e.AttachBundle(doc); err != nil {
+		return nil, fmt.Errorf("its bundle: %w", err)
+	}
+	d, err := sigstore.Parse(doc)
+	if err != nil {
+		return nil, fmt.Errorf("its bundle: %w", err)
+	}
+	id, err := d.Identity()
+	if err != nil {
+		return nil, fmt.Errorf("its bundle's identity: %w", err)
+	}
+	b, err := json.Marshal(id)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Keyless{Bundle: doc, Identity: b, Issuer: id.Issuer, Subject: id.Subject}, nil
 }
 
 // IndexMismatchError reports a checkpoint that commits to another index

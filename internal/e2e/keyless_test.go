@@ -446,3 +446,65 @@ func TestKeylessErasureLeavesNoTrace(t *testing.T) {
 		t.Fatalf("audit after erasure: %+v %v", rep2, err)
 	}
 }
+
+// TestKeylessThroughAMirror: a mirror copies keyless attestations' bundles
+// with their statements, so a client reading through the mirror verifies
+// them against its own Sigstore root, finds them by identity, and sees the
+// upstream's erasure of an identity.
+func TestKeylessThroughAMirror(t *testing.T) {
+	k := newKeylessEnv(t, testreg.Options{})
+	ctx := context.Background()
+	person := sigstoretest.Email("https://accounts.example.com", "qa-lead@example.com")
+	for _, doc := range [][]byte{
+		k.ca.DSSE(releaseCI, sigstoretest.Statement(predicate.SLSAProvenanceV1, slsa, k.digest), sigstoretest.Options{}),
+		k.ca.MessageSignature(person, k.content, sigstoretest.Options{}),
+	} {
+		if _, err := k.submit(doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := startMirror(t, k.env.URL, k.env.Verifier, filepath.Join(t.TempDir(), "mirror"))
+	m.caughtUp(k.env.URL)
+	c, err := client.New(m.url, client.Options{LogKey: k.env.Verifier, Home: t.TempDir(), Sigstore: k.roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := c.Gather(ctx, k.pkg, "1.0.0", client.At{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Attestations) != 2 {
+		t.Fatalf("the mirror shows %d attestations", len(ev.Attestations))
+	}
+	for _, a := range ev.Attestations {
+		if !a.Keyless || !a.Verified || a.Bundle == nil || len(a.Identities) != 1 {
+			t.Fatalf("attestation %d through the mirror: %+v", a.Index, a)
+		}
+	}
+	qr, _, err := c.Query(ctx, &client.QueryParams{Identity: person.Subject})
+	if err != nil || len(qr.Items) != 1 || qr.Items[0].Identities[0].Subject != person.Subject {
+		t.Fatalf("query by identity through the mirror: %+v %v", qr, err)
+	}
+	// The upstream erases the person; the mirror follows its erasure feed.
+	req := &api.AdminRequest{Action: "erase", Keyless: &api.CertIdentity{Issuer: person.Issuer, Subject: person.Subject}}
+	if _, err := k.c.Admin(ctx, req, k.env.Operator); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		qr, _, err := c.Query(ctx, &client.QueryParams{Identity: person.Subject})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(qr.Items) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror still finds the erased identity: %+v", qr.Items)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if found := grepDir(t, m.dir, person.Subject); len(found) > 0 {
+		t.Fatalf("the mirror still stores the erased identity: %v", found)
+	}
+}
