@@ -137,9 +137,12 @@ type searchData struct {
 	Packages []api.Package
 	Releases []vouch.ReleaseRef
 	Identity *signer
-	Content  bool
-	Digest   string
-	Hint     string
+	// Keyless is a keyless signer the query names, when it signed
+	// something.
+	Keyless *api.CertIdentity
+	Content bool
+	Digest  string
+	Hint    string
 }
 
 // search finds packages by name or name prefix, a release by
@@ -227,12 +230,25 @@ func (p *Pages) search(rq *request) error {
 		}
 		d.API = []link{{"packages", rq.apiURL("/api/v1/packages", url.Values{"after": {name}, "limit": {"20"}})}}
 	}
+	if d.Digest == "" && !strings.ContainsAny(q, " \t") {
+		// A keyless signer, by the subject its certificates name (an
+		// email address, a workflow's URI...).
+		items, _, err := rq.query(vouch.Filter{Identity: &vouch.IdentityFilter{Subject: q}}, 1, nil, true, false)
+		if err != nil {
+			return err
+		}
+		if len(items) > 0 {
+			d.Keyless = &api.CertIdentity{Subject: q}
+			hits = append(hits, "/keyless?"+url.Values{"subject": {q}}.Encode())
+			d.API = append(d.API, link{"statements by this keyless signer", rq.apiURL("/api/v1/query", url.Values{"identity": {q}, "include": {"all"}})})
+		}
+	}
 	if len(hits) == 1 {
 		http.Redirect(rq.w, rq.r, d.U(hits[0]), http.StatusSeeOther)
 		return nil
 	}
 	if len(hits) == 0 {
-		d.Hint = "Search finds a package by its name or the start of it, a release as name@version, an identity by its key ID (sha256:…), and content by its digest (sha256:…)."
+		d.Hint = "Search finds a package by its name or the start of it, a release as name@version, an identity by its key ID (sha256:…), a keyless signer by the subject its certificate names (an email address or a workflow URI), and content by its digest (sha256:…)."
 	}
 	rq.render(http.StatusOK, "search", d)
 	return nil
@@ -421,6 +437,7 @@ type statementView struct {
 	Time          time.Time
 	PredicateType string
 	Signers       []signer
+	Keyless       []api.CertIdentity
 	Fields        []kv
 	Erased        bool
 	Predicate     string
@@ -488,7 +505,7 @@ func (rq *request) statements(digest string) ([]statementView, string, error) {
 		}
 		for _, it := range items {
 			sv := statementView{Index: it.Index, Time: it.Time, PredicateType: it.PredicateType, Signers: rq.ids.list(it.Signers()),
-				Fields: fields(it.Fields), Erased: it.Erased}
+				Keyless: it.Identities, Fields: fields(it.Fields), Erased: it.Erased}
 			if it.Predicate != nil {
 				b, _ := json.MarshalIndent(it.Predicate, "", "  ")
 				sv.Predicate = string(b)
@@ -501,6 +518,54 @@ func (rq *request) statements(digest string) ([]statementView, string, error) {
 		after = next
 	}
 	return out, rq.base("", "").U("/content/" + digest), nil
+}
+
+// ---- a keyless signer ----
+
+type keylessData struct {
+	base
+	Subject, Issuer string
+	Pattern         bool
+	Entries         []row
+	Older           string
+}
+
+// keyless shows the statements a keyless signer made: those whose
+// certificate names the subject (and the issuer, if given). Nothing about
+// the signer is logged; once its bundles are erased, nothing is found.
+func (p *Pages) keyless(rq *request) error {
+	q := rq.r.URL.Query()
+	subject, issuer := strings.TrimSpace(q.Get("subject")), strings.TrimSpace(q.Get("issuer"))
+	if subject == "" {
+		return badRequest("Name a keyless signer by the subject its certificate names: /keyless?subject=…[&issuer=…].")
+	}
+	if len(subject) > 512 || len(issuer) > 512 {
+		return badRequest("A subject or an issuer is at most 512 characters.")
+	}
+	if err := rq.needEntries(); err != nil {
+		return err
+	}
+	before, err := rq.uintParam("before")
+	if err != nil {
+		return err
+	}
+	f := &vouch.IdentityFilter{Issuer: issuer, Subject: subject, Pattern: strings.Contains(subject, "*")}
+	items, next, err := rq.query(vouch.Filter{Identity: f}, timelineLimit, before, true, false)
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 && before == nil {
+		return notFound("No keyless attestation at tree size %d names %s: none was made, or its signer's data was erased.", rq.size, subject)
+	}
+	d := &keylessData{base: rq.base("Keyless signer "+subject, ""), Subject: subject, Issuer: issuer, Pattern: f.Pattern,
+		Entries: rq.rows(items, nil), Older: rq.olderURL(next)}
+	id := subject
+	if issuer != "" {
+		id = issuer + " " + subject
+	}
+	d.API = []link{{"statements by this signer", rq.apiURL("/api/v1/query", url.Values{"identity": {id}, "include": {"all"}})}}
+	rq.render(http.StatusOK, "keyless", d)
+	return nil
 }
 
 // ---- an identity ----

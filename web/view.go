@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vouchdev/vouch"
+	"github.com/vouchdev/vouch/api"
 	"github.com/vouchdev/vouch/predicate"
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
@@ -224,8 +225,11 @@ type row struct {
 	Identity string
 	Operator bool
 	Signers  []signer
-	Role     string
-	Reason   string
+	// Keyless are a keyless attestation's signers, as their
+	// certificates name them (nil once erased).
+	Keyless []api.CertIdentity
+	Role    string
+	Reason  string
 	// For attestations.
 	PredicateType string
 	Fields        []kv
@@ -239,7 +243,7 @@ func (rq *request) rows(items []*vouch.QueryItem, events map[uint64]state.Event)
 	out := make([]row, 0, len(items))
 	for _, it := range items {
 		r := row{Index: it.Index, Time: it.Time, Kind: it.Kind, What: it.Type, Package: it.Package, Version: it.Version,
-			Signers: rq.ids.list(it.Signers()), PredicateType: it.PredicateType, Releases: it.Releases, Erased: it.Erased}
+			Signers: rq.ids.list(it.Signers()), Keyless: it.Identities, PredicateType: it.PredicateType, Releases: it.Releases, Erased: it.Erased}
 		if rec := it.Entry.Record; rec != nil {
 			r.Reason = rec.Reason
 			r.Operator = rec.Chain() == record.ChainOperator
@@ -325,6 +329,9 @@ var funcs = template.FuncMap{
 	"pkgURL": pkgURL,
 	"relURL": relURL,
 	"idURL":  func(id string) string { return "/identities/" + url.PathEscape(id) },
+	"keylessURL": func(id api.CertIdentity) string {
+		return "/keyless?" + url.Values{"issuer": {id.Issuer}, "subject": {id.Subject}}.Encode()
+	},
 	"entryURL": func(i uint64) string {
 		return "/entries/" + strconv.FormatUint(i, 10)
 	},
@@ -384,6 +391,14 @@ type sigCtx struct {
 
 func (c sigCtx) U(p string) string { return c.B.U(p) }
 
+// klCtx carries a page's base into the shared template "keylessSigner".
+type klCtx struct {
+	B base
+	I api.CertIdentity
+}
+
+func (c klCtx) U(p string) string { return c.B.U(p) }
+
 type tlCtx struct {
 	B    base
 	Rows []row
@@ -391,6 +406,7 @@ type tlCtx struct {
 
 func init() {
 	funcs["sig"] = func(b base, s signer) sigCtx { return sigCtx{b, s} }
+	funcs["kl"] = func(b base, id api.CertIdentity) klCtx { return klCtx{b, id} }
 	funcs["tl"] = func(b base, rows []row) tlCtx { return tlCtx{b, rows} }
 }
 

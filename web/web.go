@@ -117,6 +117,7 @@ func (p *Pages) routes() {
 	get("/verify", p.verify)
 	p.mux.HandleFunc("POST /verify", p.handle(p.verify))
 	get("/identities/{keyId}", p.identity)
+	get("/keyless", p.keyless)
 	get("/entries", p.entries)
 	p.mux.HandleFunc("GET /log", func(w http.ResponseWriter, r *http.Request) {
 		u := "/entries"
