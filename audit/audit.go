@@ -437,21 +437,16 @@ func (a *auditor) fetch(ctx context.Context, first, from, to uint64) *bundle {
 			return b
 		}
 	}
-	// Check signatures in parallel where the keys are already known; the
-	// state machine checks the rest in order.
+	// Check signatures in parallel where the keys are already known, the
+	// Ed25519 ones in batches; the state machine checks the rest in order,
+	// and finds again, with its reason, any signature that failed here.
 	var wg sync.WaitGroup
 	per := (len(b.entries) + a.o.Workers - 1) / a.o.Workers
 	for w := 0; w < len(b.entries); w += per {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				if e := b.entries[i]; e.Envelope != nil {
-					// A failure here is found again, and reported with
-					// its reason, when the entry is applied in order.
-					e.Verify(a.cachedKey)
-				}
-			}
+			record.VerifyBatch(b.entries[lo:hi], a.cachedKey)
 		}(w, min(w+per, len(b.entries)))
 	}
 	wg.Wait()

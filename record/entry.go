@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -366,3 +367,73 @@ func (e *Entry) Unwrap() *Entry {
 // with a short-lived certificate, not a registered key, and is verified
 // against a Sigstore trusted root by package sigstore.
 var ErrKeyless = errors.New("a keyless attestation is verified against a Sigstore trusted root, not registered keys")
+
+// VerifyBatch verifies the signatures of entries as Verify does, checking
+// their Ed25519 signatures together in one keys.Batch, which costs about
+// half as much per signature; other signatures are checked one by one. It
+// reports nothing: an entry it verified returns at once from Verify, and
+// any other (an unknown key, a bad signature anywhere in the batch, an
+// import, a keyless attestation, an attestation without its statement) is
+// left for Verify to check and explain. For auditors and mirrors, which
+// check every signature of a log.
+func VerifyBatch(entries []*Entry, lookup KeyLookup) {
+	var b keys.Batch
+	var batched []*Entry
+	var signers [][]string
+	for _, e := range entries {
+		if e == nil || e.signers != nil || e.Import != nil || e.Envelope == nil || e.Attestation != nil && e.Attestation.Bundle != nil {
+			continue
+		}
+		ids, ok := e.batchSignatures(&b, lookup)
+		if ok {
+			batched = append(batched, e)
+			signers = append(signers, ids)
+		}
+	}
+	if len(batched) == 0 || !b.Verify() {
+		return
+	}
+	for i, e := range batched {
+		e.signers = signers[i]
+	}
+}
+
+// batchSignatures adds e's Ed25519 signatures to b and checks the others,
+// and reports whether e is verified once b is. It resolves keys as Verify
+// does.
+func (e *Entry) batchSignatures(b *keys.Batch, lookup KeyLookup) ([]string, bool) {
+	var embedded []*keys.PublicKey
+	if e.Record != nil {
+		embedded = e.Record.EmbeddedKeys()
+	}
+	payload, err := e.Envelope.DecodeB64Payload()
+	if err != nil {
+		return nil, false
+	}
+	pae := dsse.PAE(e.Envelope.PayloadType, payload)
+	signers := e.KeyIDs()
+	if len(signers) != len(e.Envelope.Signatures) {
+		return nil, false
+	}
+	for i, want := range signers {
+		var p *keys.PublicKey
+		for _, k := range embedded {
+			if k.ID() == want {
+				p = k
+			}
+		}
+		if p == nil {
+			if p, err = lookup(want); err != nil || p == nil {
+				return nil, false
+			}
+		}
+		sig, err := base64.StdEncoding.DecodeString(e.Envelope.Signatures[i].Sig)
+		if err != nil {
+			return nil, false
+		}
+		if !b.Add(p, pae, sig) && !p.Verify(pae, sig) {
+			return nil, false
+		}
+	}
+	return signers, true
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -420,6 +421,61 @@ func TestAuditFindsForbiddenTransition(t *testing.T) {
 		t.Fatal("the second audit did not resume")
 	}
 	t.Logf("audit: %s at %d: %s", rep.Violation.Code, rep.Violation.Index, rep.Violation.Reason)
+}
+
+// TestAuditFindsBadSignature writes, below the state machine, a record
+// whose Ed25519 signature is altered among good ones: the auditor, which
+// checks signatures in batches, names that entry and not its neighbours.
+func TestAuditFindsBadSignature(t *testing.T) {
+	l := newLC(t)
+	ctx := context.Background()
+	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		c := []byte("widget " + v)
+		l.upload(c)
+		l.release(v, c, "published", l.owner)
+	}
+	p, _, _ := l.c.Package(ctx, l.pkg, client.At{})
+	bad := sign(t, &record.Record{Type: record.TypeYank, Package: l.pkg, Prev: p.Head, Version: "1.0.0", Reason: "forged"}, l.owner)
+	sig, _ := base64.StdEncoding.DecodeString(bad.Envelope.Signatures[0].Sig)
+	sig[3] ^= 0x40
+	bad.Envelope.Signatures[0].Sig = base64.StdEncoding.EncodeToString(sig)
+	b, _ := json.Marshal(bad.Envelope)
+	env, payload, err := record.ParseEnvelope(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := record.NewRecordEntry(env, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var badIndex uint64
+	err = l.env.Store.Sequence(ctx, func(tx storeSeqTx) error {
+		h := tx.Head()
+		leaf, err := e.Leaf(time.Now())
+		if err != nil {
+			return err
+		}
+		badIndex = h.Sequenced
+		if err := tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: e.Time, Kind: "record", Type: "yank", Package: l.pkg, Version: "1.0.0"}, nil, nil); err != nil {
+			return err
+		}
+		root, err := l.env.Reg.IndexRoot(ctx, h.Sequenced)
+		if err != nil {
+			return err
+		}
+		return putStaleIndex(tx, h.Sequenced, h.Sequenced+1, root)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { cp := l.env.Reg.Latest(); return cp.Size > badIndex })
+	rep, err := audit.Run(ctx, audit.Options{Client: l.env.ClientAt(t.TempDir()), LogURL: l.env.URL}, l.env.Verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Violation == nil || rep.Violation.Index != badIndex || rep.Violation.Code != "bad_signature" {
+		t.Fatalf("audit of a bad signature: %+v", rep)
+	}
 }
 
 // TestContentMonitor links content on another server, changes it there,
