@@ -14,11 +14,12 @@ import (
 )
 
 // BenchmarkAuditFilled audits the log in $VOUCH_BENCH_DATA (filled with
-// "vouch bench fill"); it is skipped without one.
+// "vouch bench fill") served by the vouch binary $VOUCH_BIN; it is skipped
+// without them.
 func BenchmarkAuditFilled(b *testing.B) {
 	dir := os.Getenv("VOUCH_BENCH_DATA")
-	if dir == "" {
-		b.Skip("VOUCH_BENCH_DATA is not set")
+	if dir == "" || os.Getenv("VOUCH_BIN") == "" {
+		b.Skip("VOUCH_BENCH_DATA and VOUCH_BIN are not set")
 	}
 	ctx := context.Background()
 	srv, err := bench.Spawn(ctx, dir)

@@ -3,12 +3,14 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,6 +33,10 @@ func Spawn(ctx context.Context, dir string, extra ...string) (*Server, error) {
 	}
 	if b := os.Getenv("VOUCH_BIN"); b != "" {
 		exe = b // tests run from a test binary, not vouch
+	} else if strings.HasSuffix(exe, ".test") || strings.HasSuffix(exe, ".test.exe") {
+		// A test binary given "serve" would run its tests again, each
+		// spawning another: refuse rather than multiply.
+		return nil, errors.New("bench: running from a test binary: set VOUCH_BIN to a vouch binary to spawn")
 	}
 	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--log-level", "warn", "--monitor-interval", "0"}, extra...)
 	if d := os.Getenv("VOUCH_BENCH_DEBUG_ADDR"); d != "" {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type benchFlags struct {
 	rate          float64
 	data          string
 	external      bool
+	cpuProfile    string
 }
 
 func newBenchCmd(g *globals) *cobra.Command {
@@ -55,6 +57,25 @@ Results are printed as a table, or as JSON with --json. See BENCHMARKS.md.`,
 	pf.IntVar(&f.clients, "clients", 64, "concurrent clients")
 	pf.StringVar(&f.db, "db", "", "--db of the spawned registry (e.g. postgres://...; default SQLite)")
 	pf.StringVar(&f.blobs, "blobs", "", "--blobs of the spawned registry (e.g. s3://...; default a directory)")
+	pf.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the load generator, or the auditor for bench audit) to this file; profile the server with vouch serve --debug-addr")
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if f.cpuProfile == "" {
+			return nil
+		}
+		out, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			out.Close()
+			return err
+		}
+		cmd.PersistentPostRun = func(*cobra.Command, []string) {
+			pprof.StopCPUProfile()
+			out.Close()
+		}
+		return nil
+	}
 	app := &cobra.Command{
 		Use:   "append",
 		Short: "Sustained appends: entries/s, latency to acknowledgement and to a verifiable proof",
