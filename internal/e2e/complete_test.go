@@ -299,6 +299,22 @@ func TestAuditCatchesTamperedIndexRoot(t *testing.T) {
 	}
 	k := newKey(t, keys.Ed25519)
 	sub := sign(t, &record.Record{Type: record.TypeIdentity, PublicKey: k.Public().Base64()}, k)
+	// The new key's list is left out of the index.
+	size := appendBelow(t, env, sub, storeEntryRow{Kind: "record", Type: "identity", Signers: []string{k.ID()}}) + 1
+	waitFor(t, func() bool { cp := env.Reg.Latest(); return cp.Size >= size })
+	rep := auditOnce()
+	if rep.Violation == nil || rep.Violation.Code != "index_root" || rep.Violation.Index != size-1 {
+		t.Fatalf("audit of a false index root: %+v", rep)
+	}
+}
+
+// appendBelow writes the signed record sub as the next log entry straight
+// into env's store, below the state machine, with the index left as it
+// was (what a registry writing below its state machine would do), and
+// returns its index. row gives the entry's index fields.
+func appendBelow(t *testing.T, env *testreg.Env, sub *client.Submission, row storeEntryRow) uint64 {
+	t.Helper()
+	ctx := context.Background()
 	b, _ := json.Marshal(sub.Envelope)
 	e, payload, err := record.ParseEnvelope(b)
 	if err != nil {
@@ -308,31 +324,25 @@ func TestAuditCatchesTamperedIndexRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var size uint64
 	err = env.Store.Sequence(ctx, func(tx storeSeqTx) error {
 		h := tx.Head()
-		leaf, err := entry.Leaf(time.Now())
-		if err != nil {
+		if row.Leaf, err = entry.Leaf(time.Now()); err != nil {
 			return err
 		}
-		if err := tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: entry.Time, Kind: "record", Type: "identity", Signers: []string{k.ID()}}, nil, nil); err != nil {
+		row.Index, row.Time = h.Sequenced, entry.Time // the leaf's log time
+		if err := tx.Append(&row, nil, nil); err != nil {
 			return err
 		}
 		root, err := env.Reg.IndexRoot(ctx, h.Sequenced)
 		if err != nil {
 			return err
 		}
-		size = h.Sequenced + 1
-		return putStaleIndex(tx, h.Sequenced, size, root) // the new key's list left out
+		return putStaleIndex(tx, h.Sequenced, h.Sequenced+1, root)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { cp := env.Reg.Latest(); return cp.Size >= size })
-	rep := auditOnce()
-	if rep.Violation == nil || rep.Violation.Code != "index_root" || rep.Violation.Index != size-1 {
-		t.Fatalf("audit of a false index root: %+v", rep)
-	}
+	return row.Index
 }
 
 // putStaleIndex writes, as the index's version at tree size size, its

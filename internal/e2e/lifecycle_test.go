@@ -381,37 +381,7 @@ func TestAuditFindsForbiddenTransition(t *testing.T) {
 
 	p, _, _ := l.c.Package(ctx, l.pkg, client.At{})
 	bad := sign(t, &record.Record{Type: record.TypeUnyank, Package: l.pkg, Prev: p.Head, Version: "1.0.0"}, l.owner)
-	b, _ := json.Marshal(bad.Envelope)
-	env, payload, err := record.ParseEnvelope(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := record.NewRecordEntry(env, payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var badIndex uint64
-	err = l.env.Store.Sequence(ctx, func(tx storeSeqTx) error {
-		h := tx.Head()
-		leaf, err := e.Leaf(time.Now())
-		if err != nil {
-			return err
-		}
-		badIndex = h.Sequenced
-		if err := tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: e.Time, Kind: "record", Type: "unyank", Package: l.pkg, Version: "1.0.0"}, nil, nil); err != nil {
-			return err
-		}
-		// A registry that writes below its state machine writes its
-		// index too: here, the root as it was.
-		root, err := l.env.Reg.IndexRoot(ctx, h.Sequenced)
-		if err != nil {
-			return err
-		}
-		return putStaleIndex(tx, h.Sequenced, h.Sequenced+1, root)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	badIndex := appendBelow(t, l.env, bad, storeEntryRow{Kind: "record", Type: "unyank", Package: l.pkg, Version: "1.0.0"})
 	waitFor(t, func() bool { cp := l.env.Reg.Latest(); return cp.Size > badIndex })
 	rep := auditOnce()
 	if rep.Violation == nil || rep.Violation.Index != badIndex || rep.Violation.Code != "not_authorized" {
@@ -439,35 +409,7 @@ func TestAuditFindsBadSignature(t *testing.T) {
 	sig, _ := base64.StdEncoding.DecodeString(bad.Envelope.Signatures[0].Sig)
 	sig[3] ^= 0x40
 	bad.Envelope.Signatures[0].Sig = base64.StdEncoding.EncodeToString(sig)
-	b, _ := json.Marshal(bad.Envelope)
-	env, payload, err := record.ParseEnvelope(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := record.NewRecordEntry(env, payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var badIndex uint64
-	err = l.env.Store.Sequence(ctx, func(tx storeSeqTx) error {
-		h := tx.Head()
-		leaf, err := e.Leaf(time.Now())
-		if err != nil {
-			return err
-		}
-		badIndex = h.Sequenced
-		if err := tx.Append(&storeEntryRow{Index: h.Sequenced, Leaf: leaf, Time: e.Time, Kind: "record", Type: "yank", Package: l.pkg, Version: "1.0.0"}, nil, nil); err != nil {
-			return err
-		}
-		root, err := l.env.Reg.IndexRoot(ctx, h.Sequenced)
-		if err != nil {
-			return err
-		}
-		return putStaleIndex(tx, h.Sequenced, h.Sequenced+1, root)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	badIndex := appendBelow(t, l.env, bad, storeEntryRow{Kind: "record", Type: "yank", Package: l.pkg, Version: "1.0.0"})
 	waitFor(t, func() bool { cp := l.env.Reg.Latest(); return cp.Size > badIndex })
 	rep, err := audit.Run(ctx, audit.Options{Client: l.env.ClientAt(t.TempDir()), LogURL: l.env.URL}, l.env.Verifier)
 	if err != nil {
