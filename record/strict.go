@@ -57,7 +57,7 @@ func checkJSONKeys(b []byte, sc *schema) error {
 			if len(stack) == maxJSONDepth {
 				return fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
 			}
-			if next != nil && (c == '{') != (next.fields != nil) {
+			if next != nil && (c == '{') != next.object() {
 				next = nil // the wrong kind of value: the decoder says so
 			}
 			stack = append(stack, keySet{object: c == '{', schema: next})
@@ -94,7 +94,9 @@ func checkJSONKeys(b []byte, sc *schema) error {
 						return fmt.Errorf("invalid JSON: %v", err)
 					}
 				}
-				if in := object().schema; in != nil {
+				if in := object().schema; in != nil && in.values != nil {
+					next = in.values
+				} else if in != nil {
 					f, ok := in.fields[key]
 					if !ok {
 						return fmt.Errorf("unknown field %q", key)
@@ -218,13 +220,17 @@ func unmarshalStrict(b []byte, v any) error {
 }
 
 // A schema is the JSON shape of a Go type, as far as unknown fields go: the
-// fields of a struct (each with its value's schema) or the elements of a
-// slice. A nil *schema accepts anything (maps, interfaces, raw messages,
-// scalars, types that decode themselves).
+// fields of a struct (each with its value's schema), the elements of a
+// slice or the values of a map. A nil *schema accepts anything
+// (interfaces, raw messages, scalars, types that decode themselves).
 type schema struct {
 	fields map[string]*schema // non-nil for a struct
 	elem   *schema            // a slice's or array's elements
+	values *schema            // a map's values (its keys are free)
 }
+
+// object reports whether the schema is of a JSON object.
+func (s *schema) object() bool { return s.fields != nil || s.values != nil }
 
 // schemas caches schemaFor per type.
 var schemas sync.Map // reflect.Type -> schemaResult
@@ -262,6 +268,12 @@ func schemaOf(t reflect.Type, open map[reflect.Type]bool) (*schema, bool) {
 		return nil, true
 	}
 	switch t.Kind() {
+	case reflect.Map:
+		v, ok := schemaOf(t.Elem(), open)
+		if v == nil {
+			return nil, ok
+		}
+		return &schema{values: v}, ok
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return nil, true // base64 or a raw message

@@ -95,15 +95,16 @@ func FuzzCheckJSON(f *testing.F) {
 
 // strictShape is a type with every kind of field the schema describes.
 type strictShape struct {
-	Name  string            `json:"name"`
-	Inner *strictInner      `json:"inner,omitempty"`
-	List  []strictInner     `json:"list,omitempty"`
-	Map   map[string]any    `json:"map,omitempty"`
-	Raw   json.RawMessage   `json:"raw,omitempty"`
-	Bytes []byte            `json:"bytes,omitempty"`
-	Deep  [][]strictInner   `json:"deep,omitempty"`
-	Tags  map[string]string `json:"tags,omitempty"`
-	Skip  string            `json:"-"`
+	Name  string                 `json:"name"`
+	Inner *strictInner           `json:"inner,omitempty"`
+	List  []strictInner          `json:"list,omitempty"`
+	Map   map[string]any         `json:"map,omitempty"`
+	Raw   json.RawMessage        `json:"raw,omitempty"`
+	Bytes []byte                 `json:"bytes,omitempty"`
+	Deep  [][]strictInner        `json:"deep,omitempty"`
+	Tags  map[string]string      `json:"tags,omitempty"`
+	Named map[string]strictInner `json:"named,omitempty"`
+	Skip  string                 `json:"-"`
 }
 
 type strictInner struct {
@@ -133,6 +134,9 @@ func TestUnmarshalStrictUnknownFields(t *testing.T) {
 		{`{"list":{"a":1}}`, "cannot unmarshal"},
 		{`{"inner":{"a":1},"inner2":1}`, `unknown field "inner2"`},
 		{`{"map":{"k":1},"x":1}`, `unknown field "x"`},
+		{`{"named":{"any key":{"a":1},"other":{"b":"c"}}}`, ""},
+		{`{"named":{"k":{"a":1,"nope":2}}}`, `unknown field "nope"`},
+		{`{"named":[{"a":1}]}`, "cannot unmarshal"},
 	} {
 		var v strictShape
 		err := unmarshalStrict([]byte(tc.doc), &v)
@@ -155,6 +159,7 @@ func TestUnmarshalStrictUnknownFields(t *testing.T) {
 func FuzzUnmarshalStrict(f *testing.F) {
 	f.Add(`{"name":"x","inner":{"a":1},"list":[{"a":2}],"map":{"k":[1]},"deep":[[{"b":"c"}]]}`)
 	f.Add(`{"list":[{"a":1},{"zz":1}]}`)
+	f.Add(`{"named":{"k":{"a":1},"j":{"b":"x"}},"tags":{"t":"v"}}`)
 	f.Fuzz(func(t *testing.T, doc string) {
 		var v strictShape
 		if err := unmarshalStrict([]byte(doc), &v); err != nil {
