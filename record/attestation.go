@@ -340,12 +340,8 @@ func NewAttestationEntry(env *dsse.Envelope, payload []byte, signers []string, l
 		return nil, err
 	}
 	e.Statement = st
-	leaf, err := e.Leaf(e.Time)
-	if err != nil {
+	if err := checkLeafFits(e); err != nil {
 		return nil, err
-	}
-	if len(leaf)+len(`"2006-01-02T15:04:05.999999999Z"`) > MaxLeafSize {
-		return nil, &TooLargeError{Size: len(leaf)}
 	}
 	return e, nil
 }
@@ -369,12 +365,8 @@ func NewKeylessEntry(payload, doc []byte, ref BundleRef) (*Entry, error) {
 		return nil, err
 	}
 	e := &Entry{Payload: payload, Attestation: a, Statement: st, Bundle: doc}
-	leaf, err := e.Leaf(e.Time)
-	if err != nil {
+	if err := checkLeafFits(e); err != nil {
 		return nil, err
-	}
-	if len(leaf)+len(`"2006-01-02T15:04:05.999999999Z"`) > MaxLeafSize {
-		return nil, &TooLargeError{Size: len(leaf)}
 	}
 	return e, nil
 }

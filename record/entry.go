@@ -18,6 +18,19 @@ import (
 // a 16-bit length.
 const MaxLeafSize = 1<<16 - 1
 
+// checkLeafFits checks that e's leaf fits in MaxLeafSize whatever log time
+// it is given (the longest RFC 3339 time with nanoseconds).
+func checkLeafFits(e *Entry) error {
+	leaf, err := e.Leaf(e.Time)
+	if err != nil {
+		return err
+	}
+	if len(leaf)+len(`"2006-01-02T15:04:05.999999999Z"`) > MaxLeafSize {
+		return &TooLargeError{Size: len(leaf)}
+	}
+	return nil
+}
+
 // LeafVersion is the version of the leaf format written by this code.
 const LeafVersion = 1
 

@@ -116,12 +116,8 @@ func NewImportEntry(ref *ImportRef, statement []byte) (*Entry, error) {
 	if e.Inner.Attestation != nil {
 		e.Payload = statement
 	}
-	leaf, err := e.Leaf(e.Time)
-	if err != nil {
+	if err := checkLeafFits(e); err != nil {
 		return nil, err
-	}
-	if len(leaf)+len(`"2006-01-02T15:04:05.999999999Z"`) > MaxLeafSize {
-		return nil, &TooLargeError{Size: len(leaf)}
 	}
 	return e, nil
 }
