@@ -331,26 +331,12 @@ func (e *Entry) Verify(lookup KeyLookup) error {
 	if e.Envelope == nil {
 		return ErrNoBody
 	}
-	var embedded []*keys.PublicKey
-	if e.Record != nil {
-		embedded = e.Record.EmbeddedKeys()
-	}
 	signers := e.KeyIDs()
+	keyOf := e.keyResolver(lookup)
 	for i, want := range signers {
-		var p *keys.PublicKey
-		for _, k := range embedded {
-			if k.ID() == want {
-				p = k
-			}
-		}
-		if p == nil {
-			var err error
-			if p, err = lookup(want); err != nil {
-				return err
-			}
-		}
-		if p == nil {
-			return &UnknownKeyError{KeyID: want}
+		p, err := keyOf(want)
+		if err != nil {
+			return err
 		}
 		if err := VerifySignature(e.Envelope, i, p); err != nil {
 			return err
@@ -358,6 +344,33 @@ func (e *Entry) Verify(lookup KeyLookup) error {
 	}
 	e.signers = signers
 	return nil
+}
+
+// keyResolver returns how Verify finds a signer's key: among the keys the
+// record embeds first, then with lookup.
+func (e *Entry) keyResolver(lookup KeyLookup) func(id string) (*keys.PublicKey, error) {
+	var embedded []*keys.PublicKey
+	if e.Record != nil {
+		embedded = e.Record.EmbeddedKeys()
+	}
+	return func(id string) (*keys.PublicKey, error) {
+		var p *keys.PublicKey
+		for _, k := range embedded {
+			if k.ID() == id {
+				p = k
+			}
+		}
+		if p == nil {
+			var err error
+			if p, err = lookup(id); err != nil {
+				return nil, err
+			}
+		}
+		if p == nil {
+			return nil, &UnknownKeyError{KeyID: id}
+		}
+		return p, nil
+	}
 }
 
 // ErrNoBody is returned by Verify for an attestation read from the log
@@ -415,10 +428,6 @@ func VerifyBatch(entries []*Entry, lookup KeyLookup) {
 // and reports whether e is verified once b is. It resolves keys as Verify
 // does.
 func (e *Entry) batchSignatures(b *keys.Batch, lookup KeyLookup) ([]string, bool) {
-	var embedded []*keys.PublicKey
-	if e.Record != nil {
-		embedded = e.Record.EmbeddedKeys()
-	}
 	payload, err := e.Envelope.DecodeB64Payload()
 	if err != nil {
 		return nil, false
@@ -428,17 +437,11 @@ func (e *Entry) batchSignatures(b *keys.Batch, lookup KeyLookup) ([]string, bool
 	if len(signers) != len(e.Envelope.Signatures) {
 		return nil, false
 	}
+	keyOf := e.keyResolver(lookup)
 	for i, want := range signers {
-		var p *keys.PublicKey
-		for _, k := range embedded {
-			if k.ID() == want {
-				p = k
-			}
-		}
-		if p == nil {
-			if p, err = lookup(want); err != nil || p == nil {
-				return nil, false
-			}
+		p, err := keyOf(want)
+		if err != nil {
+			return nil, false
 		}
 		sig, err := base64.StdEncoding.DecodeString(e.Envelope.Signatures[i].Sig)
 		if err != nil {
