@@ -4,29 +4,67 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"filippo.io/torchwood/prefix"
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Cache holds the newest version of recently used nodes, for the one
 // process that writes a store: the upper levels of the tree are on every
 // update's path. Safe for concurrent use.
+//
+// It keeps two generations of at most n/2 nodes each: a node used while
+// only in the older one moves to the newer, and when the newer fills up,
+// the older is dropped. That is an LRU's behaviour, near enough, at the
+// price of a map lookup: every update asks for thousands of nodes, and a
+// list-ordered LRU spent more time ordering than the update hashing.
 type Cache struct {
-	c *lru.Cache[prefix.Label, *stored]
+	mu       sync.Mutex
+	half     int
+	cur, old map[prefix.Label]*stored
 }
 
 // NewCache returns a cache of at most n nodes.
 func NewCache(n int) *Cache {
-	c, _ := lru.New[prefix.Label, *stored](max(n, 1))
-	return &Cache{c: c}
+	half := max(n/2, 1)
+	return &Cache{half: half, cur: make(map[prefix.Label]*stored), old: map[prefix.Label]*stored{}}
 }
 
 // Purge empties the cache, after a write that may not have been stored.
 func (c *Cache) Purge() {
 	if c != nil {
-		c.c.Purge()
+		c.mu.Lock()
+		c.cur, c.old = map[prefix.Label]*stored{}, map[prefix.Label]*stored{}
+		c.mu.Unlock()
 	}
+}
+
+// get returns the cached version of the node at l.
+func (c *Cache) get(l prefix.Label) (*stored, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.cur[l]; ok {
+		return s, true
+	}
+	s, ok := c.old[l]
+	if ok {
+		c.addLocked(l, s)
+	}
+	return s, ok
+}
+
+// add caches s as the newest version of the node at l.
+func (c *Cache) add(l prefix.Label, s *stored) {
+	c.mu.Lock()
+	c.addLocked(l, s)
+	c.mu.Unlock()
+}
+
+func (c *Cache) addLocked(l prefix.Label, s *stored) {
+	if _, ok := c.cur[l]; !ok && len(c.cur) >= c.half {
+		c.old, c.cur = c.cur, make(map[prefix.Label]*stored, c.half)
+	}
+	c.cur[l] = s
 }
 
 // Update is one batch of changes to the map, applied on top of the
@@ -71,7 +109,7 @@ func (u *Update) fetch(ctx context.Context, refs []ref) error {
 			continue
 		}
 		if u.cache != nil {
-			if s, ok := u.cache.c.Get(r.label); ok && s.version == r.version {
+			if s, ok := u.cache.get(r.label); ok && s.version == r.version {
 				u.nodes[r.label] = s
 				continue
 			}
@@ -100,7 +138,7 @@ func (u *Update) fetch(ctx context.Context, refs []ref) error {
 		}
 		u.nodes[l] = s
 		if u.cache != nil {
-			u.cache.c.Add(l, s)
+			u.cache.add(l, s)
 		}
 	}
 	return nil
@@ -264,7 +302,7 @@ func (u *Update) Commit() {
 		return
 	}
 	for l, s := range u.dirty {
-		u.cache.c.Add(l, s)
+		u.cache.add(l, s)
 	}
 }
 

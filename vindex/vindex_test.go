@@ -171,3 +171,48 @@ func TestLabelString(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheKeepsWhatIsUsed checks the cache's two generations: a node
+// used since the last turnover survives the next one, one left unused
+// for two is dropped, and the cache never holds more than its size.
+func TestCacheKeepsWhatIsUsed(t *testing.T) {
+	label := func(i byte) prefix.Label {
+		l, err := prefix.NewLabel(8, []byte{i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	c := NewCache(4)
+	for i := range byte(3) {
+		c.add(label(i), &stored{version: uint64(i)})
+	}
+	// 0 and 1 were turned over when 2 came; using 0 brings it back.
+	if s, ok := c.get(label(0)); !ok || s.version != 0 {
+		t.Fatalf("node 0 was dropped after one turnover: %v %v", s, ok)
+	}
+	c.add(label(3), &stored{version: 3}) // turns over again: 2 and 0 stay
+	if _, ok := c.get(label(1)); ok {
+		t.Error("node 1, unused for two turnovers, is still cached")
+	}
+	for _, i := range []byte{0, 2, 3} {
+		if _, ok := c.get(label(i)); !ok {
+			t.Errorf("node %d was dropped", i)
+		}
+	}
+	// A newer version replaces an older one in either generation.
+	c.add(label(2), &stored{version: 20})
+	if s, _ := c.get(label(2)); s.version != 20 {
+		t.Errorf("got version %d of node 2, want 20", s.version)
+	}
+	for i := range byte(200) {
+		c.add(label(i), &stored{})
+		if n := len(c.cur) + len(c.old); n > 4 {
+			t.Fatalf("the cache holds %d nodes, more than 4", n)
+		}
+	}
+	c.Purge()
+	if _, ok := c.get(label(199)); ok {
+		t.Error("Purge left a node")
+	}
+}
