@@ -34,7 +34,30 @@ func (n seqNodes) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, er
 // size, in the sequencing transaction tx, and returns the new root and the
 // update (to Commit once the transaction has).
 func (r *Registry) writeIndex(ctx context.Context, tx store.SeqTx, st indexState, size uint64, ib *vindex.Batch) (*vindex.Update, [32]byte, error) {
-	var root [32]byte
+	j, err := r.startIndex(ctx, tx, st, size, ib)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	return j.finish(tx)
+}
+
+// indexJob is the index version of one batch, being computed on a
+// goroutine of its own while the sequencer writes the batch's entries.
+type indexJob struct {
+	size uint64
+	done chan struct{}
+	u    *vindex.Update
+	root [32]byte
+	rows []vindex.NodeRow
+	err  error
+}
+
+// startIndex starts computing a batch's index changes as the version at
+// tree size size. It reads what the computation needs of the state
+// through tx first; the computation itself reads only index nodes (through
+// tx on a cache miss: store.SeqTx allows that beside Flush) and the state
+// already read. Call finish before anything else uses st or tx but Flush.
+func (r *Registry) startIndex(ctx context.Context, tx store.SeqTx, st indexState, size uint64, ib *vindex.Batch) (*indexJob, error) {
 	// Read every package, then every release of them, in two queries.
 	names := ib.Packages()
 	keys := make([]string, len(names))
@@ -42,13 +65,13 @@ func (r *Registry) writeIndex(ctx context.Context, tx store.SeqTx, st indexState
 		keys[i] = state.PackageKey(n)
 	}
 	if err := st.fetchKeys(keys); err != nil {
-		return nil, root, err
+		return nil, err
 	}
 	keys = keys[:0]
 	for _, n := range names {
 		p, err := st.Package(n)
 		if err != nil {
-			return nil, root, err
+			return nil, err
 		}
 		if p != nil {
 			for _, v := range p.Versions {
@@ -57,28 +80,36 @@ func (r *Registry) writeIndex(ctx context.Context, tx store.SeqTx, st indexState
 		}
 	}
 	if err := st.fetchKeys(keys); err != nil {
-		return nil, root, err
+		return nil, err
 	}
 	prev, ok, err := tx.IndexHead()
 	if err != nil {
-		return nil, root, err
+		return nil, err
 	}
-	u := vindex.NewUpdate(seqNodes{tx}, r.indexCache, prev, !ok)
-	if err := ib.Apply(ctx, u, st); err != nil {
-		return nil, root, err
+	j := &indexJob{size: size, done: make(chan struct{}), u: vindex.NewUpdate(seqNodes{tx}, r.indexCache, prev, !ok)}
+	go func() {
+		defer close(j.done)
+		if j.err = ib.Apply(ctx, j.u, st); j.err == nil {
+			j.root, j.rows, j.err = j.u.Apply(ctx, size)
+		}
+	}()
+	return j, nil
+}
+
+// finish waits for the job and stores its node versions and root in tx.
+func (j *indexJob) finish(tx store.SeqTx) (*vindex.Update, [32]byte, error) {
+	<-j.done
+	if j.err != nil {
+		return nil, j.root, j.err
 	}
-	root, rows, err := u.Apply(ctx, size)
-	if err != nil {
-		return nil, root, err
-	}
-	nodes := make([]store.IndexNode, len(rows))
-	for i, n := range rows {
+	nodes := make([]store.IndexNode, len(j.rows))
+	for i, n := range j.rows {
 		nodes[i] = store.IndexNode{Key: n.Key, Node: n.Node}
 	}
-	if err := tx.PutIndex(size, nodes, root[:]); err != nil {
-		return nil, root, err
+	if err := tx.PutIndex(j.size, nodes, j.root[:]); err != nil {
+		return nil, j.root, err
 	}
-	return u, root, nil
+	return j.u, j.root, nil
 }
 
 // pendingRoot is the index root of the batch being sequenced, which the

@@ -355,9 +355,16 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 	var index *vindex.Update
 	if appended > 0 {
 		size := b.Tx().Head().Sequenced
+		job, err := r.startIndex(context.Background(), b.Tx(), view, size, ib)
+		if err != nil {
+			return nil, err
+		}
+		// The index takes as long to compute as the batch's rows take to
+		// write, and the two do not depend on each other: do both at once.
+		ferr := b.Tx().Flush()
 		var root [32]byte
-		var err error
-		if index, root, err = r.writeIndex(context.Background(), b.Tx(), view, size, ib); err != nil {
+		index, root, err = job.finish(b.Tx())
+		if err = errors.Join(ferr, err); err != nil {
 			return nil, err
 		}
 		r.pendingIndex.set(size, &root)

@@ -142,6 +142,11 @@ type SeqTx interface {
 	// PutIndex stores the index node versions written for tree size
 	// size, and the index's root at that size.
 	PutIndex(size uint64, nodes []IndexNode, root []byte) error
+	// Flush writes what the transaction buffered so far (it may buffer
+	// rows until it commits), so that the caller can do other work
+	// meanwhile: IndexNodes, Get and GetMany may be called from another
+	// goroutine while Flush runs, and only those.
+	Flush() error
 }
 
 // IndexNode is a node version of the verifiable index, under its key (see

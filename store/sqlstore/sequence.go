@@ -223,6 +223,10 @@ var inserts = [...]insertSQL{
 	{`INSERT INTO keyless (idx, bundle, identity, issuer, subject) VALUES `, 5, ``},
 }
 
+// Flush implements store.SeqTx. The reads it allows beside it go through
+// the same *sql.Tx, which runs one statement at a time.
+func (t *seqTx) Flush() error { return t.flush() }
+
 // flush writes the buffered rows.
 func (t *seqTx) flush() error {
 	for i, ins := range inserts {

@@ -1,9 +1,10 @@
 // Package storetest is the conformance suite every store.Store must pass:
 // sequencing and its rollback, entries and leaves, integration as a
 // compare-and-swap on the latest checkpoint, checkpoints, state as of every
-// tree size, the query index, the erasable data, the integrator's lease, and
-// sequencing from many goroutines (and, for stores that several processes
-// share, from several stores on one database).
+// tree size, the query index, the verifiable index's nodes, the erasable
+// data, the integrator's lease, and sequencing from many goroutines (and,
+// for stores that several processes share, from several stores on one
+// database).
 //
 // Where store/store.go leaves room, the suite reads it so:
 //
@@ -64,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"State", testState},
 		{"StateUnchanged", testStateUnchanged},
 		{"SeqTxReads", testSeqTxReads},
+		{"IndexTree", testIndexTree},
 		{"Query", testQuery},
 		{"QueryPages", testQueryPages},
 		{"SizeAt", testSizeAt},
