@@ -110,9 +110,10 @@ type Registry struct {
 	// statements caches parsed attestation statements by log index;
 	// erasure removes entries.
 	statements *lru.Cache[uint64, *record.Statement]
-	// stateCache holds decoded latest state objects (nil for absent ones)
-	// when this process is the store's only writer; nil otherwise.
-	stateCache *lru.Cache[string, any]
+	// stateCache holds the latest state objects, decoded (nil for absent
+	// ones) and as stored, when this process is the store's only writer;
+	// nil otherwise.
+	stateCache *lru.Cache[string, stateObject]
 	// indexCache holds the newest nodes of the verifiable index, likewise;
 	// pendingIndex is the root of the batch being sequenced.
 	indexCache   *vindex.Cache
@@ -170,7 +171,7 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		r.fetcher = &content.Fetcher{Client: cfg.Fetcher, Blobs: digestingBlobs{cfg.Blobs, r.digests}, MaxSize: cfg.MaxBlobSize}
 	}
 	if r.st.Exclusive() {
-		r.stateCache, _ = lru.New[string, any](500_000)
+		r.stateCache, _ = lru.New[string, stateObject](500_000)
 		r.indexCache = vindex.NewCache(1 << 18)
 	}
 	lc, err := logcore.Open(ctx, logcore.Config{

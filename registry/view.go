@@ -17,16 +17,23 @@ import (
 // changes of the entries accepted earlier in the same batch.
 type batchView struct {
 	tx       store.SeqTx
-	cache    *lru.Cache[string, any]
-	overlay  map[string]any
-	fetched  map[string]any                // read ahead for this batch (see prefetch)
+	cache    *lru.Cache[string, stateObject]
+	overlay  map[string]stateObject
+	fetched  map[string]stateObject        // read ahead for this batch (see prefetch)
 	subjects map[string][]store.SubjectRef // read ahead for this batch
 	contents map[string]bool               // digests released in this batch
 	attests  map[string]bool               // dedup keys of this batch's attestations
 }
 
-func newBatchView(tx store.SeqTx, cache *lru.Cache[string, any]) *batchView {
-	return &batchView{tx: tx, cache: cache, overlay: map[string]any{}, fetched: map[string]any{},
+// stateObject is a state object as the view holds it: decoded (nil for an
+// absent one), and as stored (state.Encode's bytes).
+type stateObject struct {
+	value any
+	raw   []byte
+}
+
+func newBatchView(tx store.SeqTx, cache *lru.Cache[string, stateObject]) *batchView {
+	return &batchView{tx: tx, cache: cache, overlay: map[string]stateObject{}, fetched: map[string]stateObject{},
 		contents: map[string]bool{}, attests: map[string]bool{}}
 }
 
@@ -145,9 +152,10 @@ func (v *batchView) fetchKeys(keys []string) error {
 		if err != nil {
 			return err
 		}
-		v.fetched[k] = o
+		so := stateObject{o, vals[k]}
+		v.fetched[k] = so
 		if v.cache != nil {
-			v.cache.Add(k, o)
+			v.cache.Add(k, so)
 		}
 	}
 	return nil
@@ -165,8 +173,8 @@ func (v *batchView) subjectsOf(d string) ([]store.SubjectRef, error) {
 	return m[d], nil
 }
 
-// load returns the latest object under key, or nil.
-func (v *batchView) load(key string) (any, error) {
+// load returns the latest object under key.
+func (v *batchView) load(key string) (stateObject, error) {
 	if o, ok := v.overlay[key]; ok {
 		return o, nil
 	}
@@ -180,25 +188,44 @@ func (v *batchView) load(key string) (any, error) {
 	}
 	b, err := v.tx.Get(key)
 	if err != nil {
-		return nil, err
+		return stateObject{}, err
 	}
 	o, err := state.DecodeObject(key, b)
 	if err != nil {
-		return nil, err
+		return stateObject{}, err
 	}
+	so := stateObject{o, b}
 	if v.cache != nil {
 		// What the transaction reads here is committed state: keys this
 		// batch wrote are in the overlay.
-		v.cache.Add(key, o)
+		v.cache.Add(key, so)
 	}
-	return o, nil
+	return so, nil
+}
+
+// Stored returns the stored bytes of an object the view has read or the
+// batch has written, or nil (vindex.StoredView).
+func (v *batchView) Stored(key string) []byte {
+	if o, ok := v.overlay[key]; ok {
+		return o.raw
+	}
+	if o, ok := v.fetched[key]; ok {
+		return o.raw
+	}
+	if v.cache != nil {
+		if o, ok := v.cache.Peek(key); ok {
+			return o.raw
+		}
+	}
+	return nil
 }
 
 func lookup[T any](v *batchView, key string) (*T, error) {
-	o, err := v.load(key)
-	if err != nil || o == nil {
+	so, err := v.load(key)
+	if err != nil || so.value == nil {
 		return nil, err
 	}
+	o := so.value
 	t, ok := o.(*T)
 	if !ok {
 		return nil, fmt.Errorf("state object %q is a %T, not a %T", key, o, t)
@@ -307,7 +334,7 @@ func (v *batchView) record(c *state.Changes) ([]store.KV, error) {
 		if err != nil {
 			return nil, err
 		}
-		v.overlay[o.Key] = o.Value
+		v.overlay[o.Key] = stateObject{o.Value, b}
 		kvs = append(kvs, store.KV{Key: o.Key, Value: b})
 	}
 	for _, d := range c.Contents {

@@ -120,7 +120,8 @@ func (b *Batch) Apply(ctx context.Context, u *Update, st StateView) error {
 				return err
 			}
 		}
-		val, err := PackageValueOf(p, rels)
+		sv, _ := st.(StoredView)
+		val, err := packageValue(p, rels, sv)
 		if err != nil {
 			return err
 		}

@@ -241,10 +241,32 @@ var errNotFound = prefix.ErrNodeNotFound
 // the state is stored (state.Encode). rels must be the package's releases
 // in the order of p.Versions.
 func PackageValueOf(p *state.Package, rels []*state.Release) ([]byte, error) {
+	return packageValue(p, rels, nil)
+}
+
+// StoredView is a StateView that can also give the stored bytes
+// (state.Encode's) of the objects it returned, which spares encoding them
+// again; nil means it has not got them.
+type StoredView interface {
+	StateView
+	Stored(key string) []byte
+}
+
+// packageValue is PackageValueOf, taking what it can of the encoded
+// objects from st (which may be nil).
+func packageValue(p *state.Package, rels []*state.Release, st StoredView) ([]byte, error) {
 	if len(rels) != len(p.Versions) {
 		return nil, fmt.Errorf("vindex: package %s lists %d releases, %d given", p.Name, len(p.Versions), len(rels))
 	}
-	pb, err := state.Encode(p)
+	encode := func(key string, o any) ([]byte, error) {
+		if st != nil {
+			if b := st.Stored(key); b != nil {
+				return b, nil
+			}
+		}
+		return state.Encode(o)
+	}
+	pb, err := encode(state.PackageKey(p.Name), p)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +275,7 @@ func PackageValueOf(p *state.Package, rels []*state.Release) ([]byte, error) {
 		if r == nil || r.Version != p.Versions[i] {
 			return nil, fmt.Errorf("vindex: release %d of %s is not %s", i, p.Name, p.Versions[i])
 		}
-		if rb[i], err = state.Encode(r); err != nil {
+		if rb[i], err = encode(state.ReleaseKey(p.Name, r.Version), r); err != nil {
 			return nil, err
 		}
 	}
