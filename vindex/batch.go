@@ -92,6 +92,7 @@ func (b *Batch) Apply(ctx context.Context, u *Update, st StateView) error {
 	for l := range b.lists {
 		labels = append(labels, l)
 	}
+	u.reserve(len(b.lists) + len(b.packages))
 	cur, err := u.Values(ctx, labels)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package vindex
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -78,6 +79,13 @@ type Update struct {
 	nodes map[prefix.Label]*stored // read or written by this update
 	dirty map[prefix.Label]*stored // written by this update
 	sets  map[[32]byte][32]byte
+	// walked holds the targets whose paths are in nodes already: Values
+	// and Apply walk to the same keys, before any insert changes a path.
+	walked map[prefix.Label]bool
+	// labelHashes remembers the hash of each label the tree hashes: a
+	// node's hash covers its label, and the labels near the root are
+	// hashed again by every insert below them.
+	labelHashes map[[36]byte][32]byte
 }
 
 // NewUpdate starts an update of the tree whose newest version was written
@@ -85,7 +93,37 @@ type Update struct {
 // cache (which may be nil).
 func NewUpdate(r Nodes, cache *Cache, from uint64, empty bool) *Update {
 	return &Update{r: r, cache: cache, from: from, empty: empty, nodes: map[prefix.Label]*stored{},
-		dirty: map[prefix.Label]*stored{}, sets: map[[32]byte][32]byte{}}
+		dirty: map[prefix.Label]*stored{}, sets: map[[32]byte][32]byte{}, walked: map[prefix.Label]bool{}}
+}
+
+// reserve sizes the update's maps for about n keys, before they grow one
+// rehash at a time.
+func (u *Update) reserve(n int) {
+	if len(u.nodes) == 0 && n > 0 {
+		// A key's path is about log2 of the tree's keys long; both
+		// children of each node on it are read.
+		u.nodes = make(map[prefix.Label]*stored, 24*n)
+		u.dirty = make(map[prefix.Label]*stored, 12*n)
+	}
+}
+
+// hash is Hash, remembering the hashes of labels (the 36-byte inputs
+// prefix hashes: bit length and label bytes; the other inputs it hashes
+// are 64 bytes long).
+func (u *Update) hash(b []byte) [32]byte {
+	if len(b) != 36 {
+		return Hash(b)
+	}
+	if u.labelHashes == nil {
+		u.labelHashes = make(map[[36]byte][32]byte, 2*len(u.dirty)+64)
+	}
+	k := [36]byte(b)
+	if h, ok := u.labelHashes[k]; ok {
+		return h
+	}
+	h := Hash(b)
+	u.labelHashes[k] = h
+	return h
 }
 
 // Set sets the value of a key, by label.
@@ -174,6 +212,10 @@ func (u *Update) walk(ctx context.Context, targets []prefix.Label) error {
 	if err := u.loadRoot(ctx); err != nil {
 		return err
 	}
+	targets = slices.DeleteFunc(slices.Clone(targets), func(l prefix.Label) bool { return u.walked[l] })
+	for _, l := range targets {
+		u.walked[l] = true // once the walk below returns without error
+	}
 	at := make([]prefix.Label, len(targets))
 	for i := range at {
 		at[i] = prefix.RootLabel
@@ -248,11 +290,12 @@ func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows
 	for l := range u.sets {
 		labels = append(labels, l)
 	}
-	slices.SortFunc(labels, func(a, b [32]byte) int { return compareBytes(a[:], b[:]) })
+	slices.SortFunc(labels, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 	leaves := make([]prefix.Label, len(labels))
 	for i, l := range labels {
 		leaves[i] = leafLabel(l)
 	}
+	u.reserve(len(labels))
 	if err := u.walk(ctx, leaves); err != nil {
 		return root, nil, err
 	}
@@ -265,7 +308,7 @@ func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows
 			return root, nil, err
 		}
 	}
-	t := prefix.NewTree(Hash, st)
+	t := prefix.NewTree(u.hash, st)
 	for _, l := range labels {
 		if err := t.Insert(ctx, l, u.sets[l]); err != nil {
 			return root, nil, fmt.Errorf("vindex: inserting %x: %w", l, err)
@@ -291,7 +334,7 @@ func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows
 		}
 		rows = append(rows, NodeRow{Key: Key(version, l), Node: s.encode()})
 	}
-	slices.SortFunc(rows, func(a, b NodeRow) int { return compareBytes(a.Key, b.Key) })
+	slices.SortFunc(rows, func(a, b NodeRow) int { return bytes.Compare(a.Key, b.Key) })
 	return r.node.Hash, rows, nil
 }
 
@@ -340,13 +383,4 @@ func (o *overlay) Store(_ context.Context, nodes ...*prefix.Node) error {
 		o.u.dirty[n.Label] = s
 	}
 	return nil
-}
-
-func compareBytes(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return int(a[i]) - int(b[i])
-		}
-	}
-	return len(a) - len(b)
 }

@@ -149,7 +149,8 @@ func parseLabelKey(b []byte) (prefix.Label, error) {
 func Key(version uint64, l prefix.Label) []byte {
 	b := make([]byte, 8, 42)
 	binary.BigEndian.PutUint64(b, version)
-	return append(b, labelKey(l)...)
+	b = binary.BigEndian.AppendUint16(b, uint16(l.BitLen()))
+	return append(b, l.Bytes()...)
 }
 
 // stored is a node version: the node, the tree size it was written at,
@@ -169,9 +170,9 @@ type stored struct {
 func (s *stored) encode() []byte {
 	n := s.node
 	if n.Label.IsLeaf() {
-		return append(n.Hash[:], s.value[:]...)
+		return append(append(make([]byte, 0, 64), n.Hash[:]...), s.value[:]...)
 	}
-	b := append([]byte{}, n.Hash[:]...)
+	b := append(make([]byte, 0, 32+2*42), n.Hash[:]...)
 	if n.Label == prefix.EmptyNodeLabel {
 		return b
 	}
