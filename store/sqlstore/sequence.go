@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vouchdev/vouch/metrics"
@@ -21,6 +22,11 @@ type seqTx struct {
 	tx   *sql.Tx
 	head store.Head
 	get  *sql.Stmt
+	// conn lets one statement at a time use the transaction's connection,
+	// reading its rows to the end before the next: Flush may run beside
+	// reads from another goroutine, and a PostgreSQL connection cannot
+	// start a statement while another's rows are still being read.
+	conn sync.Mutex
 	// rows buffers the rows appended in this transaction, per table, to be
 	// written with multi-row INSERTs at the end (see flush).
 	rows [len(inserts)][]any
@@ -104,6 +110,8 @@ func (t *seqTx) Subjects(digests []string) (map[string][]store.SubjectRef, error
 
 // GetMany implements store.SeqTx.
 func (t *seqTx) GetMany(keys []string) (map[string][]byte, error) {
+	t.conn.Lock()
+	defer t.conn.Unlock()
 	out := map[string][]byte{}
 	err := t.db.queryIn(t.ctx, t.tx, `SELECT s.key, s.value FROM state s JOIN (SELECT key, MAX(idx) AS m FROM state WHERE key IN (?) GROUP BY key) l ON s.key = l.key AND s.idx = l.m`,
 		anys(keys), func(rows *sql.Rows) error {
@@ -137,6 +145,8 @@ func (t *seqTx) Signers(idx uint64) ([]string, error) {
 }
 
 func (t *seqTx) Get(key string) ([]byte, error) {
+	t.conn.Lock()
+	defer t.conn.Unlock()
 	if t.get == nil {
 		s, err := t.tx.PrepareContext(t.ctx, t.db.d.q(`SELECT value FROM state WHERE key = ? ORDER BY idx DESC LIMIT 1`))
 		if err != nil {
@@ -154,6 +164,8 @@ func (t *seqTx) Get(key string) ([]byte, error) {
 
 // IndexNodes implements store.SeqTx.
 func (t *seqTx) IndexNodes(keys [][]byte) (map[string][]byte, error) {
+	t.conn.Lock()
+	defer t.conn.Unlock()
 	return t.db.indexNodes(t.ctx, t.tx, keys)
 }
 
@@ -223,8 +235,8 @@ var inserts = [...]insertSQL{
 	{`INSERT INTO keyless (idx, bundle, identity, issuer, subject) VALUES `, 5, ``},
 }
 
-// Flush implements store.SeqTx. The reads it allows beside it go through
-// the same *sql.Tx, which runs one statement at a time.
+// Flush implements store.SeqTx. The reads it allows beside it take turns
+// with its statements (see conn).
 func (t *seqTx) Flush() error { return t.flush() }
 
 // flush writes the buffered rows.
@@ -232,7 +244,10 @@ func (t *seqTx) flush() error {
 	for i, ins := range inserts {
 		args := t.rows[i]
 		t.rows[i] = nil
-		if err := ins.exec(t.ctx, t.tx, t.db.d, args); err != nil {
+		t.conn.Lock()
+		err := ins.exec(t.ctx, t.tx, t.db.d, args)
+		t.conn.Unlock()
+		if err != nil {
 			return err
 		}
 	}
