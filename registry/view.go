@@ -127,18 +127,9 @@ func (v *batchView) prefetch(entries []*record.Entry) error {
 func (v *batchView) fetchKeys(keys []string) error {
 	var missing []string
 	for _, k := range keys {
-		if _, ok := v.overlay[k]; ok {
-			continue
+		if _, ok := v.held(k); !ok {
+			missing = append(missing, k)
 		}
-		if _, ok := v.fetched[k]; ok {
-			continue
-		}
-		if v.cache != nil {
-			if _, ok := v.cache.Peek(k); ok {
-				continue
-			}
-		}
-		missing = append(missing, k)
 	}
 	if len(missing) == 0 {
 		return nil
@@ -173,18 +164,25 @@ func (v *batchView) subjectsOf(d string) ([]store.SubjectRef, error) {
 	return m[d], nil
 }
 
-// load returns the latest object under key.
-func (v *batchView) load(key string) (stateObject, error) {
+// held returns the latest object under key if the batch or the cache
+// holds it.
+func (v *batchView) held(key string) (stateObject, bool) {
 	if o, ok := v.overlay[key]; ok {
-		return o, nil
+		return o, true
 	}
 	if o, ok := v.fetched[key]; ok {
-		return o, nil
+		return o, true
 	}
 	if v.cache != nil {
-		if o, ok := v.cache.Get(key); ok {
-			return o, nil
-		}
+		return v.cache.Get(key)
+	}
+	return stateObject{}, false
+}
+
+// load returns the latest object under key.
+func (v *batchView) load(key string) (stateObject, error) {
+	if o, ok := v.held(key); ok {
+		return o, nil
 	}
 	b, err := v.tx.Get(key)
 	if err != nil {
@@ -206,18 +204,8 @@ func (v *batchView) load(key string) (stateObject, error) {
 // Stored returns the stored bytes of an object the view has read or the
 // batch has written, or nil (vindex.StoredView).
 func (v *batchView) Stored(key string) []byte {
-	if o, ok := v.overlay[key]; ok {
-		return o.raw
-	}
-	if o, ok := v.fetched[key]; ok {
-		return o.raw
-	}
-	if v.cache != nil {
-		if o, ok := v.cache.Peek(key); ok {
-			return o.raw
-		}
-	}
-	return nil
+	o, _ := v.held(key)
+	return o.raw
 }
 
 func lookup[T any](v *batchView, key string) (*T, error) {

@@ -115,7 +115,7 @@ func (u *Update) hash(b []byte) [32]byte {
 		return Hash(b)
 	}
 	if u.labelHashes == nil {
-		u.labelHashes = make(map[[36]byte][32]byte, 2*len(u.dirty)+64)
+		u.labelHashes = map[[36]byte][32]byte{}
 	}
 	k := [36]byte(b)
 	if h, ok := u.labelHashes[k]; ok {

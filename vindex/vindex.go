@@ -127,13 +127,11 @@ func ParseLabel(s string) (prefix.Label, error) {
 	return prefix.NewLabel(uint32(n), b)
 }
 
-// labelKey is a label as stored: two bytes of bit length, then the 32
-// label bytes.
-func labelKey(l prefix.Label) []byte {
-	b := make([]byte, 34)
-	binary.BigEndian.PutUint16(b, uint16(l.BitLen()))
-	copy(b[2:], l.Bytes())
-	return b
+// appendLabelKey appends a label as stored: two bytes of bit length, then
+// the 32 label bytes.
+func appendLabelKey(b []byte, l prefix.Label) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(l.BitLen()))
+	return append(b, l.Bytes()...)
 }
 
 func parseLabelKey(b []byte) (prefix.Label, error) {
@@ -149,8 +147,7 @@ func parseLabelKey(b []byte) (prefix.Label, error) {
 func Key(version uint64, l prefix.Label) []byte {
 	b := make([]byte, 8, 42)
 	binary.BigEndian.PutUint64(b, version)
-	b = binary.BigEndian.AppendUint16(b, uint16(l.BitLen()))
-	return append(b, l.Bytes()...)
+	return appendLabelKey(b, l)
 }
 
 // stored is a node version: the node, the tree size it was written at,
@@ -176,9 +173,9 @@ func (s *stored) encode() []byte {
 	if n.Label == prefix.EmptyNodeLabel {
 		return b
 	}
-	b = append(b, labelKey(n.Left)...)
+	b = appendLabelKey(b, n.Left)
 	b = binary.BigEndian.AppendUint64(b, s.left)
-	b = append(b, labelKey(n.Right)...)
+	b = appendLabelKey(b, n.Right)
 	return binary.BigEndian.AppendUint64(b, s.right)
 }
 

@@ -28,7 +28,7 @@ type seqTx struct {
 	// start a statement while another's rows are still being read.
 	conn sync.Mutex
 	// rows buffers the rows appended in this transaction, per table, to be
-	// written with multi-row INSERTs at the end (see flush).
+	// written with multi-row INSERTs at the end (see Flush).
 	rows [len(inserts)][]any
 }
 
@@ -75,7 +75,7 @@ func (db *DB) Sequence(ctx context.Context, fn func(store.SeqTx) error) (err err
 	if err := fn(st); err != nil {
 		return err
 	}
-	if err := st.flush(); err != nil {
+	if err := st.Flush(); err != nil {
 		return err
 	}
 	committed = true
@@ -235,12 +235,9 @@ var inserts = [...]insertSQL{
 	{`INSERT INTO keyless (idx, bundle, identity, issuer, subject) VALUES `, 5, ``},
 }
 
-// Flush implements store.SeqTx. The reads it allows beside it take turns
-// with its statements (see conn).
-func (t *seqTx) Flush() error { return t.flush() }
-
-// flush writes the buffered rows.
-func (t *seqTx) flush() error {
+// Flush implements store.SeqTx: it writes the buffered rows. The reads it
+// allows beside it take turns with its statements (see conn).
+func (t *seqTx) Flush() error {
 	for i, ins := range inserts {
 		args := t.rows[i]
 		t.rows[i] = nil
@@ -300,7 +297,7 @@ func (t *seqTx) Append(e *store.EntryRow, changes []store.KV, off []store.OffLog
 // would still read the old latest checkpoint, and sign a second one over
 // the same old size.
 func (t *seqTx) Integrate(oldSize uint64, build store.BuildCheckpoint) error {
-	if err := t.flush(); err != nil {
+	if err := t.Flush(); err != nil {
 		return err
 	}
 	if t.db.d.lockIntegrate != "" {
