@@ -8,13 +8,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"time"
 
+	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/state"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/translog"
 	"github.com/vouchdev/vouch/vindex"
 )
+
+// warmIndex reads the upper levels of the index's newest version into the
+// node cache, beside the work a starting registry does: until they are
+// cached, every batch reads them from the store (see vindex.Cache.Warm).
+func (r *Registry) warmIndex(ctx context.Context) {
+	size, _, err := r.st.LatestIndexRoot(ctx, math.MaxInt64)
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	start := time.Now()
+	if err == nil {
+		var n int
+		n, err = r.indexCache.Warm(ctx, storedNodes{r.st}, size)
+		if err == nil {
+			r.log.Info("read the index's upper levels into memory", "nodes", n, "size", size, "took", time.Since(start).Round(time.Millisecond))
+			return
+		}
+	}
+	if ctx.Err() == nil {
+		// Only slower batches follow from this.
+		r.log.Warn("could not read the index's upper levels into memory", "err", err)
+	}
+}
 
 // indexState reads the package state the index's values are made of,
 // and may read it ahead in one query.
@@ -34,11 +60,57 @@ func (n seqNodes) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, er
 // size, in the sequencing transaction tx, and returns the new root and the
 // update (to Commit once the transaction has).
 func (r *Registry) writeIndex(ctx context.Context, tx store.SeqTx, st indexState, size uint64, ib *vindex.Batch) (*vindex.Update, [32]byte, error) {
-	j, err := r.startIndex(ctx, tx, st, size, ib)
+	u, err := r.newIndexUpdate(tx)
+	if err != nil {
+		return nil, [32]byte{}, err
+	}
+	j, err := r.startIndex(ctx, tx, st, size, ib, u)
 	if err != nil {
 		return nil, [32]byte{}, err
 	}
 	return j.finish(tx)
+}
+
+// newIndexUpdate starts an update of the index's newest version in tx.
+func (r *Registry) newIndexUpdate(tx store.SeqTx) (*vindex.Update, error) {
+	prev, ok, err := tx.IndexHead()
+	if err != nil {
+		return nil, err
+	}
+	return vindex.NewUpdate(seqNodes{tx}, r.indexCache, prev, !ok), nil
+}
+
+// indexAhead is a batch's index update, reading the paths to the keys the
+// batch's entries name while the sequencer decides them: on a large index
+// those paths are mostly not cached, and reading them is half the index's
+// work.
+type indexAhead struct {
+	u    *vindex.Update
+	done chan struct{}
+	err  error
+}
+
+// readIndexAhead starts the index update of a batch of entries, reading
+// their paths on a goroutine of its own (store.SeqTx allows IndexNodes
+// beside its other methods). Call wait before the transaction ends.
+func (r *Registry) readIndexAhead(tx store.SeqTx, entries []*record.Entry) (*indexAhead, error) {
+	u, err := r.newIndexUpdate(tx)
+	if err != nil {
+		return nil, err
+	}
+	a := &indexAhead{u: u, done: make(chan struct{})}
+	names := vindex.Names(entries)
+	go func() {
+		defer close(a.done)
+		a.err = u.Prefetch(context.Background(), names)
+	}()
+	return a, nil
+}
+
+// wait returns the update once its paths are read.
+func (a *indexAhead) wait() (*vindex.Update, error) {
+	<-a.done
+	return a.u, a.err
 }
 
 // indexJob is the index version of one batch, being computed on a
@@ -52,12 +124,12 @@ type indexJob struct {
 	err  error
 }
 
-// startIndex starts computing a batch's index changes as the version at
-// tree size size. It reads what the computation needs of the state
+// startIndex starts computing a batch's index changes in u, as the version
+// at tree size size. It reads what the computation needs of the state
 // through tx first; the computation itself reads only index nodes (through
 // tx on a cache miss: store.SeqTx allows that beside Flush) and the state
 // already read. Call finish before anything else uses st or tx but Flush.
-func (r *Registry) startIndex(ctx context.Context, tx store.SeqTx, st indexState, size uint64, ib *vindex.Batch) (*indexJob, error) {
+func (r *Registry) startIndex(ctx context.Context, tx store.SeqTx, st indexState, size uint64, ib *vindex.Batch, u *vindex.Update) (*indexJob, error) {
 	// Read every package, then every release of them, in two queries.
 	names := ib.Packages()
 	keys := make([]string, len(names))
@@ -82,11 +154,7 @@ func (r *Registry) startIndex(ctx context.Context, tx store.SeqTx, st indexState
 	if err := st.fetchKeys(keys); err != nil {
 		return nil, err
 	}
-	prev, ok, err := tx.IndexHead()
-	if err != nil {
-		return nil, err
-	}
-	j := &indexJob{size: size, done: make(chan struct{}), u: vindex.NewUpdate(seqNodes{tx}, r.indexCache, prev, !ok)}
+	j := &indexJob{size: size, done: make(chan struct{}), u: u}
 	go func() {
 		defer close(j.done)
 		if j.err = ib.Apply(ctx, j.u, st); j.err == nil {

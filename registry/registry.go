@@ -194,6 +194,13 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 		}
 	}
 	r.startMetrics(bg)
+	if r.indexCache != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.warmIndex(bg)
+		}()
+	}
 	if cfg.MonitorInterval > 0 && cfg.Blobs != nil {
 		r.wg.Add(1)
 		go func() {
@@ -316,6 +323,12 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 	for i, p := range items {
 		entries[i] = p.e
 	}
+	ahead, err := r.readIndexAhead(b.Tx(), entries)
+	if err != nil {
+		return nil, err
+	}
+	// Its reads use the transaction, which ends when decide returns.
+	defer ahead.wait()
 	if err := view.prefetch(entries); err != nil {
 		return nil, err
 	}
@@ -356,7 +369,11 @@ func (r *Registry) decide(b *logcore.Batch, items []*pending) (func(bool), error
 	var index *vindex.Update
 	if appended > 0 {
 		size := b.Tx().Head().Sequenced
-		job, err := r.startIndex(context.Background(), b.Tx(), view, size, ib)
+		u, err := ahead.wait()
+		if err != nil {
+			return nil, err
+		}
+		job, err := r.startIndex(context.Background(), b.Tx(), view, size, ib, u)
 		if err != nil {
 			return nil, err
 		}

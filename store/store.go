@@ -134,7 +134,10 @@ type SeqTx interface {
 	// transaction (see Store.Integrate).
 	Integrate(oldSize uint64, build BuildCheckpoint) error
 	// IndexNodes returns node versions of the verifiable index by key;
-	// absent ones are absent.
+	// absent ones are absent. Unlike the other methods, it may be called
+	// from another goroutine at any time until the transaction ends (the
+	// registry reads a batch's index paths while it decides the batch):
+	// its statements take turns with the others'.
 	IndexNodes(keys [][]byte) (map[string][]byte, error)
 	// IndexHead returns the largest tree size the index has a version
 	// at, or ok=false if it has none.
@@ -144,8 +147,8 @@ type SeqTx interface {
 	PutIndex(size uint64, nodes []IndexNode, root []byte) error
 	// Flush writes what the transaction buffered so far (it may buffer
 	// rows until it commits), so that the caller can do other work
-	// meanwhile: IndexNodes, Get and GetMany may be called from another
-	// goroutine while Flush runs, and only those.
+	// meanwhile: Get and GetMany (and IndexNodes, always) may be called
+	// from another goroutine while Flush runs, and only those.
 	Flush() error
 }
 

@@ -65,6 +65,38 @@ func (b *Batch) Add(index uint64, e *record.Entry, c *state.Changes) {
 	}
 }
 
+// Names returns the labels of the keys that entries will most likely
+// change, judged from the entries alone, before the state machine has
+// decided them: their signers, their attestations' subjects and their
+// records' packages. A batch's Add may change others too (the sha256
+// digest an attestation's other digest resolves to, the packages a move
+// changes) and not all of these (a refused entry changes none).
+func Names(entries []*record.Entry) [][32]byte {
+	seen := map[[32]byte]bool{}
+	var out [][32]byte
+	add := func(l [32]byte) {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	for _, e := range entries {
+		e = e.Unwrap()
+		for _, k := range e.KeyIDs() {
+			add(Label(KindSigner, k))
+		}
+		if a := e.Attestation; a != nil {
+			for _, d := range a.Subjects {
+				add(Label(KindSubject, d))
+			}
+		}
+		if r := e.Record; r != nil && r.Package != "" {
+			add(Label(KindPackage, r.Package))
+		}
+	}
+	return out
+}
+
 // Empty reports whether the batch changes nothing.
 func (b *Batch) Empty() bool { return len(b.packages) == 0 && len(b.lists) == 0 }
 

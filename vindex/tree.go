@@ -68,6 +68,75 @@ func (c *Cache) addLocked(l prefix.Label, s *stored) {
 	c.cur[l] = s
 }
 
+// Warm reads the tree's upper levels into the cache, level by level from
+// the root of the version at tree size version, until it holds half the
+// nodes it may (the other half is left for what updates read and write),
+// and returns how many nodes it added. An update's path crosses the upper
+// levels of the tree wherever its keys fall; without Warm, a process that
+// has just started reads them one update at a time, for minutes on a large
+// tree. It never replaces a newer version of a node than the one it read,
+// so it may run beside updates.
+func (c *Cache) Warm(ctx context.Context, r Nodes, version uint64) (int, error) {
+	const chunk = 4096
+	added := 0
+	level := []ref{{prefix.RootLabel, version}}
+	for len(level) > 0 {
+		var next []ref
+		for len(level) > 0 {
+			n := min(len(level), chunk, c.half-added)
+			if n <= 0 {
+				return added, nil
+			}
+			keys := make([][]byte, n)
+			for i, r := range level[:n] {
+				keys[i] = Key(r.version, r.label)
+			}
+			level = level[n:]
+			got, err := r.Nodes(ctx, keys)
+			if err != nil {
+				return added, err
+			}
+			for _, k := range keys {
+				b, ok := got[string(k)]
+				if !ok {
+					return added, fmt.Errorf("vindex: the stored tree lacks node %x", k)
+				}
+				v, l, err := parseKey(k)
+				if err != nil {
+					return added, err
+				}
+				s, err := decode(v, l, b)
+				if err != nil {
+					return added, err
+				}
+				if c.offer(l, s) {
+					added++
+				}
+				if !l.IsLeaf() && l != prefix.EmptyNodeLabel {
+					next = append(next, children(s)...)
+				}
+			}
+		}
+		level = next
+	}
+	return added, nil
+}
+
+// offer caches s unless the cache holds the node at its label already, at
+// that version or a newer one; it reports whether it did.
+func (c *Cache) offer(l prefix.Label, s *stored) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if have, ok := c.cur[l]; ok && have.version >= s.version {
+		return false
+	}
+	if have, ok := c.old[l]; ok && have.version >= s.version {
+		return false
+	}
+	c.addLocked(l, s)
+	return true
+}
+
 // Update is one batch of changes to the map, applied on top of the
 // newest version (written at tree size from) and written as the version
 // at a larger tree size.
@@ -252,6 +321,19 @@ func (u *Update) walk(ctx context.Context, targets []prefix.Label) error {
 			return fmt.Errorf("vindex: the stored tree lacks a node below %s", LabelString(need[0].label))
 		}
 	}
+}
+
+// Prefetch reads the nodes on the paths to keys, by label, that Values
+// and Apply will need, so that a caller can have them read while it does
+// other work (see walk). It must return before the update's other methods
+// are called.
+func (u *Update) Prefetch(ctx context.Context, labels [][32]byte) error {
+	want := make([]prefix.Label, len(labels))
+	for i, l := range labels {
+		want[i] = leafLabel(l)
+	}
+	u.reserve(len(labels))
+	return u.walk(ctx, want)
 }
 
 // Values returns the current values of keys: set in this update, or as

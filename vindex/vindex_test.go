@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"filippo.io/torchwood/prefix"
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/vouchdev/vouch/record"
+	"github.com/vouchdev/vouch/state"
 )
 
 // versioned is a node store with versions, keyed as the database keys
@@ -215,4 +220,151 @@ func TestCacheKeepsWhatIsUsed(t *testing.T) {
 	if _, ok := c.get(label(199)); ok {
 		t.Error("Purge left a node")
 	}
+}
+
+// TestWarm reads a stored tree's upper levels into caches of two sizes:
+// one that takes the whole tree, after which an update reads nothing from
+// the store, and one that takes only its top, level by level.
+func TestWarm(t *testing.T) {
+	ctx := context.Background()
+	st := newVersioned()
+	values := map[[32]byte][32]byte{}
+	var keys [][32]byte
+	for version := uint64(1); version <= 10; version++ {
+		u := NewUpdate(st, nil, version-1, version == 1)
+		for i := range 50 {
+			l := Label(KindSigner, fmt.Sprintf("%d-%d", version, i))
+			keys = append(keys, l)
+			values[l] = ListNext(ListStart, version)
+			u.Set(l, values[l])
+		}
+		_, rows, err := u.Apply(ctx, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.put(rows)
+	}
+	// 500 leaves and 499 inner nodes.
+	const nodes = 999
+
+	whole := NewCache(4 * nodes)
+	n, err := whole.Warm(ctx, st, 10)
+	if err != nil || n != nodes {
+		t.Fatalf("Warm added %d nodes (%v), want %d", n, err, nodes)
+	}
+	st.reads = 0
+	u := NewUpdate(st, whole, 10, false)
+	for _, l := range keys[:100] {
+		values[l] = ListNext(values[l], 11)
+		u.Set(l, values[l])
+	}
+	root, rows, err := u.Apply(ctx, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.reads != 0 {
+		t.Errorf("an update after Warm read the store %d times", st.reads)
+	}
+	if want := reference(t, values); root != want {
+		t.Fatalf("root after Warm %x, want %x", root, want)
+	}
+	st.put(rows)
+	u.Commit()
+
+	// Warming from the older version keeps the newer nodes cached.
+	if n, err := whole.Warm(ctx, st, 10); err != nil || n != 0 {
+		t.Errorf("Warm from an older version added %d nodes (%v): it replaced newer ones", n, err)
+	}
+	if s, ok := whole.get(prefix.RootLabel); !ok || s.version != 11 {
+		t.Errorf("the cached root is %+v, want version 11", s)
+	}
+
+	top := NewCache(64)
+	if n, err := top.Warm(ctx, st, 11); err != nil || n != 32 {
+		t.Fatalf("Warm added %d nodes (%v) to a cache of 64, want 32", n, err)
+	}
+	for l := range top.cur {
+		if l.BitLen() > 8 {
+			t.Errorf("a node %d levels deep was cached before the levels above it", l.BitLen())
+		}
+	}
+	if _, err := top.Warm(ctx, st, 12); err == nil {
+		t.Error("Warm from a version that is not stored did not fail")
+	}
+}
+
+// TestPrefetch reads the paths to the keys a batch's entries name before
+// the batch is decided: what the batch then sets is read already, and
+// the update's root is the one a fresh update gives.
+func TestPrefetch(t *testing.T) {
+	ctx := context.Background()
+	st := newVersioned()
+	u := NewUpdate(st, nil, 0, true)
+	for i := range 300 {
+		u.Set(Label(KindSubject, fmt.Sprintf("sha256:%d", i)), ListNext(ListStart, 0))
+	}
+	u.Set(Label(KindSigner, "k1"), ListNext(ListStart, 0))
+	u.Set(Label(KindPackage, "acme/widget"), Hash([]byte("widget")))
+	_, rows, err := u.Apply(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.put(rows)
+
+	release := &record.Entry{
+		Envelope: &dsse.Envelope{Signatures: []dsse.Signature{{KeyID: "k1"}}},
+		Record:   &record.Record{Type: "release", Package: "acme/widget", Version: "1.0.0"},
+	}
+	attestation := &record.Entry{Attestation: &record.AttestationRef{
+		Subjects:   []string{"sha256:7", "sha256:new"},
+		Signatures: []record.AttestSigRef{{Signer: "k1"}, {Signer: "k2"}},
+	}}
+	entries := []*record.Entry{release, attestation}
+	names := Names(entries)
+	want := [][32]byte{Label(KindSigner, "k1"), Label(KindPackage, "acme/widget"), Label(KindSigner, "k2"),
+		Label(KindSubject, "sha256:7"), Label(KindSubject, "sha256:new")}
+	if len(names) != len(want) {
+		t.Fatalf("Names gave %d labels, want %d", len(names), len(want))
+	}
+	for _, w := range want {
+		if !slices.Contains(names, w) {
+			t.Errorf("Names left out %x", w)
+		}
+	}
+
+	b := NewBatch()
+	for i, e := range entries {
+		b.Add(uint64(1+i), e, &state.Changes{Package: &state.Package{Name: "acme/widget"}})
+	}
+	pre := NewUpdate(st, nil, 1, false)
+	if err := pre.Prefetch(ctx, names); err != nil {
+		t.Fatal(err)
+	}
+	st.reads = 0
+	view := packageView{"acme/widget": {Name: "acme/widget"}}
+	if err := b.Apply(ctx, pre, view); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := pre.Apply(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.reads != 0 {
+		t.Errorf("the update read the store %d times after Prefetch", st.reads)
+	}
+	fresh := NewUpdate(st, nil, 1, false)
+	if err := b.Apply(ctx, fresh, view); err != nil {
+		t.Fatal(err)
+	}
+	if want, _, err := fresh.Apply(ctx, 3); err != nil || got != want {
+		t.Errorf("root after Prefetch %x, without %x (%v)", got, want, err)
+	}
+}
+
+// packageView is a StateView of packages without releases.
+type packageView map[string]*state.Package
+
+func (v packageView) Package(name string) (*state.Package, error) { return v[name], nil }
+func (v packageView) Release(string, string) (*state.Release, error) {
+	return nil, nil
 }

@@ -23,9 +23,10 @@ type seqTx struct {
 	head store.Head
 	get  *sql.Stmt
 	// conn lets one statement at a time use the transaction's connection,
-	// reading its rows to the end before the next: Flush may run beside
-	// reads from another goroutine, and a PostgreSQL connection cannot
-	// start a statement while another's rows are still being read.
+	// reading its rows to the end before the next: IndexNodes may run
+	// beside the other reads and Flush, from another goroutine, and a
+	// PostgreSQL connection cannot start a statement while another's rows
+	// are still being read.
 	conn sync.Mutex
 	// rows buffers the rows appended in this transaction, per table, to be
 	// written with multi-row INSERTs at the end (see Flush).
@@ -92,6 +93,8 @@ func (t *seqTx) Head() store.Head { return t.head }
 
 // Subjects implements store.SeqTx.
 func (t *seqTx) Subjects(digests []string) (map[string][]store.SubjectRef, error) {
+	t.conn.Lock()
+	defer t.conn.Unlock()
 	out := map[string][]store.SubjectRef{}
 	err := t.db.queryIn(t.ctx, t.tx, `SELECT s.digest, e.idx, e.type, e.pdigest FROM entry_subjects s JOIN entries e ON e.idx = s.idx WHERE s.digest IN (?)`,
 		anys(digests), func(rows *sql.Rows) error {
@@ -128,6 +131,8 @@ func (t *seqTx) GetMany(keys []string) (map[string][]byte, error) {
 
 // Signers implements store.SeqTx.
 func (t *seqTx) Signers(idx uint64) ([]string, error) {
+	t.conn.Lock()
+	defer t.conn.Unlock()
 	rows, err := t.tx.QueryContext(t.ctx, t.db.d.q(`SELECT key_id FROM entry_signers WHERE idx = ?`), int64(idx))
 	if err != nil {
 		return nil, err
@@ -171,6 +176,8 @@ func (t *seqTx) IndexNodes(keys [][]byte) (map[string][]byte, error) {
 
 // IndexHead implements store.SeqTx.
 func (t *seqTx) IndexHead() (uint64, bool, error) {
+	t.conn.Lock()
+	defer t.conn.Unlock()
 	var size sql.NullInt64
 	if err := t.tx.QueryRowContext(t.ctx, `SELECT MAX(size) FROM index_roots`).Scan(&size); err != nil {
 		return 0, false, err

@@ -81,6 +81,35 @@ func testIndexTree(t *testing.T, open opener) {
 		if size, ok, err := tx.IndexHead(); err != nil || !ok || size != 2 {
 			return fmt.Errorf("IndexHead = %d, %v, %v; want 2", size, ok, err)
 		}
+		// IndexNodes runs on another goroutine throughout, as the
+		// registry reads a batch's index paths while it decides the
+		// batch: beside appends and the other reads, then beside Flush.
+		var ixwg sync.WaitGroup
+		var ixerr error
+		ixstop := make(chan struct{})
+		ixwg.Go(func() {
+			for {
+				nodes, err := tx.IndexNodes([][]byte{v2[0].Key, v2[19].Key})
+				if err == nil && len(nodes) != 2 {
+					err = fmt.Errorf("IndexNodes beside the transaction's work: %d nodes, want 2", len(nodes))
+				}
+				if err != nil {
+					ixerr = err
+					return
+				}
+				select {
+				case <-ixstop:
+					return
+				default:
+				}
+			}
+		})
+		stopIndexReads := sync.OnceValue(func() error {
+			close(ixstop)
+			ixwg.Wait()
+			return ixerr
+		})
+		defer stopIndexReads()
 		for range n {
 			idx := tx.Head().Sequenced
 			e := fill(att("https://example.com/p", fmt.Sprintf("sha256:p%d", idx), []string{"sha256:k1"}, []string{"sha256:d1"}).set(kv(fmt.Sprintf("k/%d", idx), "x")), idx)
@@ -88,21 +117,30 @@ func testIndexTree(t *testing.T, open opener) {
 				return err
 			}
 			f.rows = append(f.rows, e.row)
+			if idx%50 == 0 {
+				if v, err := tx.Get("pkg/acme/widget"); err != nil || string(v) != "v1" {
+					return fmt.Errorf("tx.Get beside IndexNodes: %q, %v; want v1", v, err)
+				}
+				if _, err := tx.Subjects([]string{"sha256:d1"}); err != nil {
+					return fmt.Errorf("tx.Subjects beside IndexNodes: %v", err)
+				}
+				if _, err := tx.Signers(0); err != nil {
+					return fmt.Errorf("tx.Signers beside IndexNodes: %v", err)
+				}
+				if _, _, err := tx.IndexHead(); err != nil {
+					return fmt.Errorf("tx.IndexHead beside IndexNodes: %v", err)
+				}
+			}
 		}
 		var wg sync.WaitGroup
 		var rerr error
 		stop := make(chan struct{})
 		wg.Go(func() {
 			for {
-				nodes, err := tx.IndexNodes([][]byte{v2[0].Key, v2[19].Key})
-				if err == nil && len(nodes) != 2 {
-					err = fmt.Errorf("IndexNodes beside Flush: %d nodes, want 2", len(nodes))
-				}
-				if err == nil {
-					var vals map[string][]byte
-					if vals, err = tx.GetMany([]string{"pkg/acme/widget"}); err == nil && string(vals["pkg/acme/widget"]) != "v1" {
-						err = fmt.Errorf("GetMany beside Flush: %q, want v1", vals["pkg/acme/widget"])
-					}
+				var vals map[string][]byte
+				vals, err := tx.GetMany([]string{"pkg/acme/widget"})
+				if err == nil && string(vals["pkg/acme/widget"]) != "v1" {
+					err = fmt.Errorf("GetMany beside Flush: %q, want v1", vals["pkg/acme/widget"])
 				}
 				if err != nil {
 					rerr = err
@@ -127,6 +165,9 @@ func testIndexTree(t *testing.T, open opener) {
 			return err
 		}
 		f.rows = append(f.rows, e.row)
+		if err := stopIndexReads(); err != nil {
+			return err
+		}
 		return tx.PutIndex(n+3, v, []byte("root at 303"))
 	})
 	if err != nil {
