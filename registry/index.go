@@ -28,15 +28,14 @@ func (r *Registry) warmIndex(ctx context.Context) {
 		return
 	}
 	start := time.Now()
+	n := 0
 	if err == nil {
-		var n int
 		n, err = r.indexCache.Warm(ctx, storedNodes{r.st}, size)
-		if err == nil {
-			r.log.Info("read the index's upper levels into memory", "nodes", n, "size", size, "took", time.Since(start).Round(time.Millisecond))
-			return
-		}
 	}
-	if ctx.Err() == nil {
+	switch {
+	case err == nil:
+		r.log.Info("read the index's upper levels into memory", "nodes", n, "size", size, "took", time.Since(start).Round(time.Millisecond))
+	case ctx.Err() == nil:
 		// Only slower batches follow from this.
 		r.log.Warn("could not read the index's upper levels into memory", "err", err)
 	}

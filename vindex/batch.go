@@ -30,30 +30,12 @@ func NewBatch() *Batch {
 // packages c changes are valued again. An import counts as the entry it
 // imports.
 func (b *Batch) Add(index uint64, e *record.Entry, c *state.Changes) {
-	e = e.Unwrap()
-	seen := map[string]bool{}
-	for _, k := range e.KeyIDs() {
-		if !seen[k] {
-			seen[k] = true
-			l := Label(KindSigner, k)
-			b.lists[l] = append(b.lists[l], index)
-		}
+	var resolved []string
+	if c != nil {
+		resolved = c.Resolved
 	}
-	if a := e.Attestation; a != nil {
-		clear(seen)
-		subjects := a.Subjects
-		if c != nil {
-			// A statement naming content by sha384 or sha512 only is
-			// about it by its sha256 too.
-			subjects = append(slices.Clone(subjects), c.Resolved...)
-		}
-		for _, d := range subjects {
-			if !seen[d] {
-				seen[d] = true
-				l := Label(KindSubject, d)
-				b.lists[l] = append(b.lists[l], index)
-			}
-		}
+	for _, l := range lists(e, resolved) {
+		b.lists[l] = append(b.lists[l], index)
 	}
 	if c != nil {
 		if c.Package != nil {
@@ -65,12 +47,40 @@ func (b *Batch) Add(index uint64, e *record.Entry, c *state.Changes) {
 	}
 }
 
+// lists returns the labels of the lists entry e joins, each once: those of
+// the keys that signed it and, for an attestation, of the content digests
+// its statement names, and resolved (the sha256 digests of release content
+// it names by another digest).
+func lists(e *record.Entry, resolved []string) [][32]byte {
+	e = e.Unwrap()
+	var out [][32]byte
+	seen := map[[32]byte]bool{}
+	add := func(l [32]byte) {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	for _, k := range e.KeyIDs() {
+		add(Label(KindSigner, k))
+	}
+	if a := e.Attestation; a != nil {
+		for _, d := range a.Subjects {
+			add(Label(KindSubject, d))
+		}
+		for _, d := range resolved {
+			add(Label(KindSubject, d))
+		}
+	}
+	return out
+}
+
 // Names returns the labels of the keys that entries will most likely
 // change, judged from the entries alone, before the state machine has
-// decided them: their signers, their attestations' subjects and their
-// records' packages. A batch's Add may change others too (the sha256
-// digest an attestation's other digest resolves to, the packages a move
-// changes) and not all of these (a refused entry changes none).
+// decided them: the lists they join and their records' packages. A
+// batch's Add may change others too (the sha256 digest an attestation's
+// other digest resolves to, the packages a move changes) and not all of
+// these (a refused entry changes none).
 func Names(entries []*record.Entry) [][32]byte {
 	seen := map[[32]byte]bool{}
 	var out [][32]byte
@@ -81,16 +91,10 @@ func Names(entries []*record.Entry) [][32]byte {
 		}
 	}
 	for _, e := range entries {
-		e = e.Unwrap()
-		for _, k := range e.KeyIDs() {
-			add(Label(KindSigner, k))
+		for _, l := range lists(e, nil) {
+			add(l)
 		}
-		if a := e.Attestation; a != nil {
-			for _, d := range a.Subjects {
-				add(Label(KindSubject, d))
-			}
-		}
-		if r := e.Record; r != nil && r.Package != "" {
+		if r := e.Unwrap().Record; r != nil && r.Package != "" {
 			add(Label(KindPackage, r.Package))
 		}
 	}

@@ -92,27 +92,18 @@ func (c *Cache) Warm(ctx context.Context, r Nodes, version uint64) (int, error) 
 				keys[i] = Key(r.version, r.label)
 			}
 			level = level[n:]
-			got, err := r.Nodes(ctx, keys)
+			got, err := readNodes(ctx, r, keys)
 			if err != nil {
 				return added, err
 			}
-			for _, k := range keys {
-				b, ok := got[string(k)]
-				if !ok {
-					return added, fmt.Errorf("vindex: the stored tree lacks node %x", k)
-				}
-				v, l, err := parseKey(k)
-				if err != nil {
-					return added, err
-				}
-				s, err := decode(v, l, b)
-				if err != nil {
-					return added, err
-				}
-				if c.offer(l, s) {
+			if len(got) != len(keys) {
+				return added, fmt.Errorf("vindex: the stored tree lacks %d of %d nodes of version %d", len(keys)-len(got), len(keys), version)
+			}
+			for _, s := range got {
+				if c.offer(s.node.Label, s) {
 					added++
 				}
-				if !l.IsLeaf() && l != prefix.EmptyNodeLabel {
+				if l := s.node.Label; !l.IsLeaf() && l != prefix.EmptyNodeLabel {
 					next = append(next, children(s)...)
 				}
 			}
@@ -226,10 +217,27 @@ func (u *Update) fetch(ctx context.Context, refs []ref) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	got, err := u.r.Nodes(ctx, keys)
+	got, err := readNodes(ctx, u.r, keys)
 	if err != nil {
 		return err
 	}
+	for _, s := range got {
+		u.nodes[s.node.Label] = s
+		if u.cache != nil {
+			u.cache.add(s.node.Label, s)
+		}
+	}
+	return nil
+}
+
+// readNodes reads and decodes the node versions stored under keys, in one
+// read; absent ones are left out.
+func readNodes(ctx context.Context, r Nodes, keys [][]byte) ([]*stored, error) {
+	got, err := r.Nodes(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*stored, 0, len(got))
 	for _, k := range keys {
 		b, ok := got[string(k)]
 		if !ok {
@@ -237,18 +245,15 @@ func (u *Update) fetch(ctx context.Context, refs []ref) error {
 		}
 		v, l, err := parseKey(k)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		s, err := decode(v, l, b)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		u.nodes[l] = s
-		if u.cache != nil {
-			u.cache.add(l, s)
-		}
+		out = append(out, s)
 	}
-	return nil
+	return out, nil
 }
 
 // children returns the refs of a node's children.
