@@ -257,6 +257,10 @@ func (a *auditor) resume(ctx context.Context, cp *translog.Checkpoint) (uint64, 
 			nodes[string(b)] = v
 		}
 		a.index.Import(nodes)
+		// A state saved before inner nodes held their children's hashes.
+		if err := a.index.Upgrade(); err != nil {
+			return 0, fmt.Errorf("audit state %s is corrupt (delete it to start over): %w", a.o.StateFile, err)
+		}
 		a.indexVersion, a.indexed = s.Size, len(nodes) > 0
 	}
 	for _, id := range a.mem.Identities {

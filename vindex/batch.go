@@ -209,3 +209,26 @@ func (n *MemoryNodes) Import(m map[string][]byte) {
 	}
 	n.m = m
 }
+
+// Upgrade rewrites the inner nodes saved before inner nodes held their
+// children's hashes (see Import), taking each child's hash from the
+// child's own node. Stores upgrade their tables the same way, in a schema
+// migration.
+func (n *MemoryNodes) Upgrade() error {
+	for l, v := range n.m {
+		if len(v) != 8+innerSizeV1 {
+			continue // a leaf, the empty node, or upgraded already
+		}
+		node := v[8:]
+		out := slices.Clip(v)
+		for _, ref := range [][]byte{node[32:74], node[74:116]} {
+			c, ok := n.m[string(ref[:34])]
+			if !ok || len(c) < 8+32 || string(c[:8]) != string(ref[34:]) {
+				return fmt.Errorf("vindex: the saved tree lacks the child %x of node %x", ref, l)
+			}
+			out = append(out, c[8:8+32]...)
+		}
+		n.m[l] = out
+	}
+	return nil
+}

@@ -25,8 +25,7 @@ type Proof struct {
 
 // Prove makes the proof of a key, by label, in the version of the tree
 // written at tree size version, reading its nodes through r: from that
-// version's root down, both children of each node on the way, one read
-// per level.
+// version's root down, the nodes on the way, one read per level.
 func Prove(ctx context.Context, r Nodes, version uint64, label [32]byte) (*Proof, error) {
 	u := NewUpdate(r, nil, version, false)
 	target := leafLabel(label)
@@ -42,33 +41,35 @@ func Prove(ctx context.Context, r Nodes, version uint64, label [32]byte) (*Proof
 		}
 		return nil, fmt.Errorf("vindex: no version of the index at tree size %d", version)
 	}
-	// The walk of prefix's loadPath, over the version's nodes.
-	var path []*prefix.Node
-	for node.node.Label != target {
+	// The walk of prefix's loadPath, over the version's nodes: only the
+	// nodes on the way are read; their siblings' hashes are in them.
+	var path []prefix.ProofNode
+	for node != nil && node.node.Label != target {
 		if !target.HasPrefix(node.node.Label) {
 			if node.node.Label != prefix.EmptyNodeLabel {
-				path = append(path, node.node)
+				path = append(path, prefix.ProofNode{Label: node.node.Label, Hash: node.node.Hash})
 			}
 			break
 		}
-		if err := u.fetch(ctx, children(node)); err != nil {
+		next, nc, other, oc := sides(node, target)
+		path = append(path, prefix.ProofNode{Label: other, Hash: oc.hash})
+		if !target.HasPrefix(next) {
+			// The key would be inserted beside next.
+			if next != prefix.EmptyNodeLabel {
+				path = append(path, prefix.ProofNode{Label: next, Hash: nc.hash})
+			}
+			node = nil
+			break
+		}
+		if err := u.fetch(ctx, []ref{{next, nc.version}}); err != nil {
 			return nil, err
 		}
-		left, right := u.nodes[node.node.Left], u.nodes[node.node.Right]
-		if left == nil || right == nil {
-			return nil, fmt.Errorf("vindex: the stored tree lacks a child of %s", LabelString(node.node.Label))
-		}
-		if target.SideOf(node.node.Label) == prefix.Left {
-			path, node = append(path, right.node), left
-		} else {
-			path, node = append(path, left.node), right
+		if node = u.nodes[next]; node == nil {
+			return nil, fmt.Errorf("vindex: the stored tree lacks the node %s", LabelString(next))
 		}
 	}
 	slices.Reverse(path)
-	p := &Proof{Present: node.node.Label == target, Nodes: make([]prefix.ProofNode, len(path))}
-	for i, n := range path {
-		p.Nodes[i] = prefix.ProofNode{Label: n.Label, Hash: n.Hash}
-	}
+	p := &Proof{Present: node != nil && node.node.Label == target, Nodes: path}
 	if p.Present {
 		p.Value = node.value
 	}

@@ -138,7 +138,11 @@ type Update struct {
 	empty bool                     // the store holds no tree yet
 	nodes map[prefix.Label]*stored // read or written by this update
 	dirty map[prefix.Label]*stored // written by this update
-	sets  map[[32]byte][32]byte
+	// refs holds the version and hash of nodes the update knows from
+	// their parent without having read them: the siblings of the nodes on
+	// its paths, and the nodes where a path leaves the tree.
+	refs map[prefix.Label]child
+	sets map[[32]byte][32]byte
 	// walked holds the targets whose paths are in nodes already: Values
 	// and Apply walk to the same keys, before any insert changes a path.
 	walked map[prefix.Label]bool
@@ -153,17 +157,18 @@ type Update struct {
 // cache (which may be nil).
 func NewUpdate(r Nodes, cache *Cache, from uint64, empty bool) *Update {
 	return &Update{r: r, cache: cache, from: from, empty: empty, nodes: map[prefix.Label]*stored{},
-		dirty: map[prefix.Label]*stored{}, sets: map[[32]byte][32]byte{}, walked: map[prefix.Label]bool{}}
+		dirty: map[prefix.Label]*stored{}, refs: map[prefix.Label]child{}, sets: map[[32]byte][32]byte{}, walked: map[prefix.Label]bool{}}
 }
 
 // reserve sizes the update's maps for about n keys, before they grow one
 // rehash at a time.
 func (u *Update) reserve(n int) {
 	if len(u.nodes) == 0 && n > 0 {
-		// A key's path is about log2 of the tree's keys long; both
-		// children of each node on it are read.
-		u.nodes = make(map[prefix.Label]*stored, 24*n)
+		// A key's path is about log2 of the tree's keys long; the
+		// nodes on it are read, and the siblings they name are noted.
+		u.nodes = make(map[prefix.Label]*stored, 12*n)
 		u.dirty = make(map[prefix.Label]*stored, 12*n)
+		u.refs = make(map[prefix.Label]child, 12*n)
 	}
 }
 
@@ -258,7 +263,26 @@ func readNodes(ctx context.Context, r Nodes, keys [][]byte) ([]*stored, error) {
 
 // children returns the refs of a node's children.
 func children(s *stored) []ref {
-	return []ref{{s.node.Left, s.left}, {s.node.Right, s.right}}
+	return []ref{{s.node.Left, s.left.version}, {s.node.Right, s.right.version}}
+}
+
+// sides returns the child of inner node s on label's side and the other
+// child, each with what s holds of it.
+func sides(s *stored, label prefix.Label) (next prefix.Label, nc child, other prefix.Label, oc child) {
+	if label.SideOf(s.node.Label) == prefix.Right {
+		return s.node.Right, s.right, s.node.Left, s.left
+	}
+	return s.node.Left, s.left, s.node.Right, s.right
+}
+
+// known returns the version and hash of the node at l, read or known from
+// its parent.
+func (u *Update) known(l prefix.Label) (child, bool) {
+	if s := u.nodes[l]; s != nil {
+		return child{s.version, s.node.Hash}, true
+	}
+	c, ok := u.refs[l]
+	return c, ok
 }
 
 // loadRoot reads the newest root, unless there is no tree yet.
@@ -275,10 +299,12 @@ func (u *Update) loadRoot(ctx context.Context) error {
 	return nil
 }
 
-// walk loads the nodes on the way from the root to each target: both
-// children of every node whose label is a prefix of a target, one level
-// of all walks per read. This is every node prefix.Tree.Insert and Lookup
-// read.
+// walk loads the nodes on the way from the root to each target, one
+// level of all walks per read: each node whose label is a prefix of a
+// target, and the target's leaf if it is in the tree. Of the siblings
+// passed on the way, and of the node where a target leaves the tree, it
+// needs only the label, version and hash, which their parent holds. This
+// is every node prefix.Tree.Insert and Lookup read.
 func (u *Update) walk(ctx context.Context, targets []prefix.Label) error {
 	if u.empty || len(targets) == 0 {
 		return nil
@@ -301,18 +327,22 @@ func (u *Update) walk(ctx context.Context, targets []prefix.Label) error {
 				cur := at[i]
 				n := u.nodes[cur]
 				if n == nil || cur == target || !target.HasPrefix(cur) || cur.IsLeaf() {
-					break // done: the leaf, or where target diverges
+					break // done: the leaf, or where target leaves the tree
 				}
-				left, right := u.nodes[n.node.Left], u.nodes[n.node.Right]
-				if left == nil || right == nil {
-					need = append(need, children(n)...)
-					break
+				next, nc, other, oc := sides(n, target)
+				if u.nodes[other] == nil {
+					u.refs[other] = oc
 				}
-				if target.SideOf(cur) == prefix.Left {
-					at[i] = n.node.Left
+				if u.nodes[next] != nil {
+					at[i] = next
+					continue
+				}
+				if target.HasPrefix(next) {
+					need = append(need, ref{next, nc.version})
 				} else {
-					at[i] = n.node.Right
+					u.refs[next] = nc
 				}
+				break
 			}
 		}
 		if len(need) == 0 {
@@ -413,11 +443,12 @@ func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows
 	rows = make([]NodeRow, 0, len(u.dirty))
 	for l, s := range u.dirty {
 		if !l.IsLeaf() && l != prefix.EmptyNodeLabel {
-			left, right := u.nodes[s.node.Left], u.nodes[s.node.Right]
-			if left == nil || right == nil {
+			left, lok := u.known(s.node.Left)
+			right, rok := u.known(s.node.Right)
+			if !lok || !rok {
 				return root, nil, fmt.Errorf("vindex: a written node's child is unknown")
 			}
-			s.left, s.right = left.version, right.version
+			s.left, s.right = left, right
 		}
 		rows = append(rows, NodeRow{Key: Key(version, l), Node: s.encode()})
 	}
@@ -458,6 +489,66 @@ func (o *overlay) Load(_ context.Context, l prefix.Label) (*prefix.Node, error) 
 		return s.node, nil
 	}
 	return nil, fmt.Errorf("vindex: node %s was not read ahead: %w", LabelString(l), errNotFound)
+}
+
+// LoadPath is prefix's loadPath (which prefix.Tree.Insert calls, when its
+// storage has one) over the nodes the update read and the siblings it
+// knows from their parents: the siblings on the way from the root to
+// label, from the bottom up.
+func (o *overlay) LoadPath(_ context.Context, label prefix.Label) ([]*prefix.Node, error) {
+	u := o.u
+	n := u.nodes[prefix.RootLabel]
+	if n == nil {
+		return nil, fmt.Errorf("vindex: the root was not read ahead: %w", errNotFound)
+	}
+	var path []*prefix.Node
+	for n.node.Label != label {
+		if !label.HasPrefix(n.node.Label) {
+			if n.node.Label != prefix.EmptyNodeLabel {
+				path = append(path, n.node)
+			}
+			break
+		}
+		// Written nodes hold no children's hashes until Apply encodes
+		// them: take both children as read, written or known.
+		next, _, other, _ := sides(n, label)
+		sib, err := u.brief(other)
+		if err != nil {
+			return nil, err
+		}
+		path = append(path, sib)
+		if s := u.nodes[next]; s != nil {
+			n = s
+			continue
+		}
+		// The way leaves the tree at next, which was not read: only its
+		// label and hash count.
+		if label.HasPrefix(next) {
+			return nil, fmt.Errorf("vindex: node %s was not read ahead: %w", LabelString(next), errNotFound)
+		}
+		if next != prefix.EmptyNodeLabel {
+			end, err := u.brief(next)
+			if err != nil {
+				return nil, err
+			}
+			path = append(path, end)
+		}
+		break
+	}
+	slices.Reverse(path)
+	return path, nil
+}
+
+// brief returns the node at l, as read, or as its label and hash.
+func (u *Update) brief(l prefix.Label) (*prefix.Node, error) {
+	if s := u.nodes[l]; s != nil {
+		return s.node, nil
+	}
+	c, ok := u.refs[l]
+	if !ok {
+		return nil, fmt.Errorf("vindex: node %s is unknown: %w", LabelString(l), errNotFound)
+	}
+	return &prefix.Node{Label: l, Hash: c.hash}, nil
 }
 
 func (o *overlay) Store(_ context.Context, nodes ...*prefix.Node) error {

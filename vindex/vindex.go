@@ -152,31 +152,49 @@ func Key(version uint64, l prefix.Label) []byte {
 
 // stored is a node version: the node, the tree size it was written at,
 // for a leaf its value (which the hash alone does not give back: a list
-// is extended from it), and for an inner node the versions of its
-// children, so that a reader walks from a root to the nodes of its
-// version by key alone.
+// is extended from it), and for an inner node the version and hash of
+// each child, so that a reader walks from a root to the nodes of its
+// version by key alone, and reads only the nodes on its way: the hash of
+// each sibling it passes is in their parent.
 type stored struct {
 	node        *prefix.Node
 	version     uint64
 	value       [32]byte
-	left, right uint64
+	left, right child
 }
 
+// child is what an inner node holds of each child: its version and hash.
+type child struct {
+	version uint64
+	hash    [32]byte
+}
+
+// Sizes of stored nodes.
+const (
+	leafSize  = 64               // hash, value
+	innerSize = 32 + 2*42 + 2*32 // hash; each child's label and version; each child's hash
+	// innerSizeV1 is an inner node as stored before children's hashes
+	// were: its hash and each child's label and version (see
+	// MemoryNodes.Upgrade).
+	innerSizeV1 = 32 + 2*42
+)
+
 // encode stores a node: a leaf as its hash and value; an inner node as its
-// hash and, for each child, its label and version.
+// hash, each child's label and version, then each child's hash.
 func (s *stored) encode() []byte {
 	n := s.node
 	if n.Label.IsLeaf() {
-		return append(append(make([]byte, 0, 64), n.Hash[:]...), s.value[:]...)
+		return append(append(make([]byte, 0, leafSize), n.Hash[:]...), s.value[:]...)
 	}
-	b := append(make([]byte, 0, 32+2*42), n.Hash[:]...)
+	b := append(make([]byte, 0, innerSize), n.Hash[:]...)
 	if n.Label == prefix.EmptyNodeLabel {
 		return b
 	}
 	b = appendLabelKey(b, n.Left)
-	b = binary.BigEndian.AppendUint64(b, s.left)
+	b = binary.BigEndian.AppendUint64(b, s.left.version)
 	b = appendLabelKey(b, n.Right)
-	return binary.BigEndian.AppendUint64(b, s.right)
+	b = binary.BigEndian.AppendUint64(b, s.right.version)
+	return append(append(b, s.left.hash[:]...), s.right.hash[:]...)
 }
 
 func decode(version uint64, label prefix.Label, b []byte) (*stored, error) {
@@ -188,24 +206,26 @@ func decode(version uint64, label prefix.Label, b []byte) (*stored, error) {
 	s := &stored{node: n, version: version}
 	switch {
 	case label.IsLeaf():
-		if len(b) != 64 {
+		if len(b) != leafSize {
 			return nil, errors.New("vindex: a stored leaf is not 64 bytes")
 		}
 		copy(s.value[:], b[32:])
 	case label == prefix.EmptyNodeLabel:
 	default:
-		if len(b) != 32+2*42 {
-			return nil, errors.New("vindex: a stored node is not 116 bytes")
+		if len(b) != innerSize {
+			return nil, fmt.Errorf("vindex: a stored node is %d bytes, not %d", len(b), innerSize)
 		}
 		var err error
 		if n.Left, err = parseLabelKey(b[32:66]); err != nil {
 			return nil, err
 		}
-		s.left = binary.BigEndian.Uint64(b[66:74])
+		s.left.version = binary.BigEndian.Uint64(b[66:74])
 		if n.Right, err = parseLabelKey(b[74:108]); err != nil {
 			return nil, err
 		}
-		s.right = binary.BigEndian.Uint64(b[108:116])
+		s.right.version = binary.BigEndian.Uint64(b[108:116])
+		s.left.hash = [32]byte(b[116:148])
+		s.right.hash = [32]byte(b[148:180])
 	}
 	return s, nil
 }

@@ -1,10 +1,12 @@
 package vindex
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"filippo.io/torchwood/prefix"
@@ -18,7 +20,8 @@ import (
 // them.
 type versioned struct {
 	rows  map[string][]byte
-	reads int
+	reads int // calls to Nodes
+	keys  int // node versions asked for
 }
 
 func newVersioned() *versioned { return &versioned{rows: map[string][]byte{}} }
@@ -31,6 +34,7 @@ func (v *versioned) put(rows []NodeRow) {
 
 func (v *versioned) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, error) {
 	v.reads++
+	v.keys += len(keys)
 	out := map[string][]byte{}
 	for _, k := range keys {
 		if b, ok := v.rows[string(k)]; ok {
@@ -367,4 +371,116 @@ type packageView map[string]*state.Package
 func (v packageView) Package(name string) (*state.Package, error) { return v[name], nil }
 func (v packageView) Release(string, string) (*state.Release, error) {
 	return nil, nil
+}
+
+// TestUpgrade checks that MemoryNodes.Upgrade gives every inner node saved
+// in the older format the bytes the current format writes, and refuses a
+// tree that lacks a child.
+func TestUpgrade(t *testing.T) {
+	ctx := context.Background()
+	nodes := NewMemoryNodes()
+	for version := uint64(1); version <= 5; version++ {
+		u := NewUpdate(nodes, nil, version-1, version == 1)
+		for i := range 20 {
+			u.Set(Label(KindSubject, fmt.Sprint(version, i%(int(version)*4))), ListNext(ListStart, version))
+		}
+		_, rows, err := u.Apply(ctx, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes.Put(rows)
+	}
+	want := nodes.Export()
+	// old returns the nodes as saved before: each inner node without its
+	// children's hashes.
+	old := func() map[string][]byte {
+		m := map[string][]byte{}
+		for l, v := range want {
+			if len(v) == 8+innerSize {
+				v = v[:8+innerSizeV1]
+			}
+			m[l] = slices.Clone(v)
+		}
+		return m
+	}
+	saved := old()
+	inner := 0
+	for l, v := range saved {
+		if len(v) != len(want[l]) {
+			inner++
+		}
+	}
+	if inner < 20 {
+		t.Fatalf("only %d inner nodes to upgrade", inner)
+	}
+	up := NewMemoryNodes()
+	up.Import(saved)
+	for range 2 { // upgraded nodes are left alone
+		if err := up.Upgrade(); err != nil {
+			t.Fatal(err)
+		}
+		for l, v := range want {
+			if got := up.Export()[l]; !bytes.Equal(got, v) {
+				t.Fatalf("node %x upgraded to %x, want %x", l, got, v)
+			}
+		}
+	}
+	// A tree without one of its leaves cannot be upgraded.
+	broken := old()
+	for l, v := range broken {
+		if len(v) == 8+leafSize {
+			delete(broken, l)
+			break
+		}
+	}
+	up.Import(broken)
+	if err := up.Upgrade(); err == nil || !strings.Contains(err.Error(), "lacks the child") {
+		t.Fatalf("Upgrade of a tree without a leaf: %v", err)
+	}
+}
+
+// TestReadsOnlyThePath checks that a proof and an update of one key read
+// the nodes on the key's way from the root and none of their siblings:
+// one node per sibling in the proof, and the leaf (of a present key).
+func TestReadsOnlyThePath(t *testing.T) {
+	ctx := context.Background()
+	st := newVersioned()
+	u := NewUpdate(st, nil, 0, true)
+	for i := range 2000 {
+		u.Set(Label(KindSubject, fmt.Sprint(i)), ListNext(ListStart, 1))
+	}
+	_, rows, err := u.Apply(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.put(rows)
+	for i, l := range [][32]byte{Label(KindSubject, "7"), Label(KindSubject, "1234"), Label(KindSubject, "absent")} {
+		st.keys = 0
+		p, err := Prove(ctx, st, 1, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := len(p.Nodes) + 1 // the root, each node passed, the leaf
+		if !p.Present {
+			want = len(p.Nodes) - 1 // the root and each node passed
+		}
+		if p.Present != (i < 2) || st.keys != want {
+			t.Errorf("proof of key %d (present %v, %d nodes) read %d nodes, want %d", i, p.Present, len(p.Nodes), st.keys, want)
+		}
+		if !p.Present {
+			continue
+		}
+		st.keys = 0
+		u := NewUpdate(st, nil, 1, false)
+		if _, err := u.Values(ctx, [][32]byte{l}); err != nil {
+			t.Fatal(err)
+		}
+		u.Set(l, ListNext(ListStart, 2))
+		if _, _, err := u.Apply(ctx, 2); err != nil {
+			t.Fatal(err)
+		}
+		if st.keys != want {
+			t.Errorf("an update of key %d read %d nodes, want %d", i, st.keys, want)
+		}
+	}
 }

@@ -48,6 +48,7 @@ vouch_mirror_lag_entries). See docs/federation.md.`,
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			logger := slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(logger) // for what packages log on their own, such as a schema upgrade
 			if from == "" || logKey == "" {
 				return errors.New("--from (the upstream's URL) and --log-key (its log verifier key) are required")
 			}

@@ -106,6 +106,7 @@ func runServe(ctx context.Context, g *globals, f *serveFlags) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(g.errOut, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger) // for what packages log on their own, such as a schema upgrade
 	if f.deleteWindow < 0 {
 		return errors.New("--delete-window must not be negative")
 	}

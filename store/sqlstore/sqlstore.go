@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"strings"
@@ -72,6 +73,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("creating schema_version: %w", err)
 	}
+	start := -1 // the version found: 0 for a new database
 	for {
 		tx, err := db.w.BeginTx(ctx, nil)
 		if err != nil {
@@ -95,6 +97,12 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		if cur == len(migrations) {
 			return tx.Commit()
+		}
+		if start < 0 {
+			start = cur
+		}
+		if n := migrations[cur].note; n != "" && start > 0 {
+			slog.Info(n, "step", cur+1)
 		}
 		stmts := migrations[cur].sqlite
 		if db.d.name == "postgres" {

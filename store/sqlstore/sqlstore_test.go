@@ -1,11 +1,13 @@
 package sqlstore_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/store/sqlstore"
 	"github.com/vouchdev/vouch/store/storetest"
+	"github.com/vouchdev/vouch/vindex"
 )
 
 // perTest returns an opener for storetest.Run: a new database for every
@@ -120,4 +123,112 @@ func TestPostgresLeaseLost(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// testIndexUpgrade writes index nodes as stored before inner nodes held
+// their children's hashes, with the schema one step back, and checks that
+// opening the store upgrades every node to the bytes the current format
+// writes. open opens the store; raw opens the database itself.
+func testIndexUpgrade(t *testing.T, open func() (*sqlstore.DB, error), raw func() (*sql.DB, error), q func(string) string) {
+	ctx := context.Background()
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Two versions of a small tree, in the current format.
+	want := rowNodes{}
+	for version := uint64(1); version <= 2; version++ {
+		u := vindex.NewUpdate(want, nil, version-1, version == 1)
+		for i := range 30 {
+			u.Set(vindex.Label(vindex.KindSigner, fmt.Sprint(version, i)), vindex.ListNext(vindex.ListStart, version))
+		}
+		_, rows, err := u.Apply(ctx, version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			want[string(r.Key)] = r.Node
+		}
+	}
+	db, err := raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old := 0
+	for k, b := range want {
+		if len(b) == 180 {
+			b = b[:116]
+			old++
+		}
+		if _, err := db.ExecContext(ctx, q(`INSERT INTO index_nodes (key, node) VALUES (?, ?)`), []byte(k), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if old < 30 {
+		t.Fatalf("only %d inner nodes to upgrade", old)
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM schema_version WHERE version = (SELECT MAX(version) FROM schema_version)`); err != nil {
+		t.Fatal(err)
+	}
+	s, err = open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := db.QueryContext(ctx, `SELECT key, node FROM index_nodes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var k, b []byte
+		if err := rows.Scan(&k, &b); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, want[string(k)]) {
+			t.Fatalf("node %x was upgraded to %x, want %x", k, b, want[string(k)])
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil || n != len(want) {
+		t.Fatalf("%d nodes after the upgrade, want %d (%v)", n, len(want), err)
+	}
+}
+
+func TestSQLiteIndexUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vouch.db")
+	testIndexUpgrade(t, func() (*sqlstore.DB, error) { return sqlstore.OpenSQLite(context.Background(), path) },
+		func() (*sql.DB, error) { return sql.Open("sqlite3", path) }, func(s string) string { return s })
+	// SQLite's || makes text of blobs; the nodes must stay blobs.
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var text int
+	if err := db.QueryRow(`SELECT count(*) FROM index_nodes WHERE typeof(node) <> 'blob'`).Scan(&text); err != nil || text != 0 {
+		t.Fatalf("%d nodes are not blobs after the upgrade (%v)", text, err)
+	}
+}
+
+func TestPostgresIndexUpgrade(t *testing.T) {
+	dsn := postgres(t)
+	testIndexUpgrade(t, func() (*sqlstore.DB, error) { return sqlstore.OpenPostgres(context.Background(), dsn) },
+		func() (*sql.DB, error) { return sql.Open("pgx", dsn) }, func(s string) string { return strings.NewReplacer("?, ?", "$1, $2").Replace(s) })
+}
+
+// rowNodes is index node rows by key, for vindex.
+type rowNodes map[string][]byte
+
+func (r rowNodes) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, k := range keys {
+		if b, ok := r[string(k)]; ok {
+			out[string(k)] = b
+		}
+	}
+	return out, nil
 }
