@@ -431,6 +431,10 @@ type MirrorStatus struct {
 	Lag          uint64    `json:"lag"`
 	LastSync     time.Time `json:"lastSync,omitzero"`
 	LastError    string    `json:"lastError,omitempty"`
+	// Erased is the sequence number of the upstream's last erasure the
+	// mirror has carried out (see Erasure), data deleted and files
+	// compacted; 0 before the first.
+	Erased uint64 `json:"erased,omitempty"`
 	// Stopped is set when the mirror stopped following on evidence that
 	// the upstream misbehaved; Evidence says what it saw.
 	Stopped  bool   `json:"stopped"`

@@ -439,6 +439,9 @@ func (m *Mirror) syncErasures(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.status.Erased = st.ErasuresAfter
+	m.mu.Unlock()
 	for {
 		b, err := m.get(ctx, "/api/v1/erasures?limit=1000&after="+strconv.FormatUint(st.ErasuresAfter, 10))
 		if err != nil {
@@ -456,6 +459,9 @@ func (m *Mirror) syncErasures(ctx context.Context) error {
 			if err := m.saveState(st); err != nil {
 				return err
 			}
+			m.mu.Lock()
+			m.status.Erased = e.Seq
+			m.mu.Unlock()
 			m.cfg.Logger.Info("erased what the upstream erased", "statements", len(e.Statements), "offlog", len(e.OffLog))
 		}
 		if len(es.Erasures) < 1000 {
