@@ -146,10 +146,6 @@ type Update struct {
 	// walked holds the targets whose paths are in nodes already: Values
 	// and Apply walk to the same keys, before any insert changes a path.
 	walked map[prefix.Label]bool
-	// labelHashes remembers the hash of each label the tree hashes: a
-	// node's hash covers its label, and the labels near the root are
-	// hashed again by every insert below them.
-	labelHashes map[[36]byte][32]byte
 }
 
 // NewUpdate starts an update of the tree whose newest version was written
@@ -170,25 +166,6 @@ func (u *Update) reserve(n int) {
 		u.dirty = make(map[prefix.Label]*stored, 12*n)
 		u.refs = make(map[prefix.Label]child, 12*n)
 	}
-}
-
-// hash is Hash, remembering the hashes of labels (the 36-byte inputs
-// prefix hashes: bit length and label bytes; the other inputs it hashes
-// are 64 bytes long).
-func (u *Update) hash(b []byte) [32]byte {
-	if len(b) != 36 {
-		return Hash(b)
-	}
-	if u.labelHashes == nil {
-		u.labelHashes = map[[36]byte][32]byte{}
-	}
-	k := [36]byte(b)
-	if h, ok := u.labelHashes[k]; ok {
-		return h
-	}
-	h := Hash(b)
-	u.labelHashes[k] = h
-	return h
 }
 
 // Set sets the value of a key, by label.
@@ -267,9 +244,11 @@ func children(s *stored) []ref {
 }
 
 // sides returns the child of inner node s on label's side and the other
-// child, each with what s holds of it.
+// child, each with what s holds of it. label must be longer than the
+// node's label and begin with it: the bit after the node's label picks
+// the side.
 func sides(s *stored, label prefix.Label) (next prefix.Label, nc child, other prefix.Label, oc child) {
-	if label.SideOf(s.node.Label) == prefix.Right {
+	if b, _ := label.Bit(s.node.Label.BitLen()); b == 1 {
 		return s.node.Right, s.right, s.node.Left, s.left
 	}
 	return s.node.Left, s.left, s.node.Right, s.right
@@ -320,8 +299,9 @@ func (u *Update) walk(ctx context.Context, targets []prefix.Label) error {
 	for i := range at {
 		at[i] = prefix.RootLabel
 	}
+	need := make([]ref, 0, len(targets))
 	for {
-		var need []ref
+		need = need[:0]
 		for i, target := range targets {
 			for {
 				cur := at[i]
@@ -425,8 +405,15 @@ func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows
 			return root, nil, err
 		}
 	}
-	t := prefix.NewTree(u.hash, st)
-	for _, l := range labels {
+	t := prefix.NewTree(Hash, st)
+	for i, l := range labels {
+		// Each insert computes its path only up to where the next
+		// key's path joins it: the next insert computes the rest again,
+		// from the nodes this one wrote (see LoadPath).
+		st.next, st.more = prefix.Label{}, i+1 < len(leaves)
+		if st.more {
+			st.next = leaves[i+1]
+		}
 		if err := t.Insert(ctx, l, u.sets[l]); err != nil {
 			return root, nil, fmt.Errorf("vindex: inserting %x: %w", l, err)
 		}
@@ -479,9 +466,23 @@ var EmptyRoot, emptyNode = func() ([32]byte, *prefix.Node) {
 
 // overlay is the prefix.Storage an update inserts through: the nodes its
 // walks loaded, and those it writes, as the version at tree size version.
+//
+// Apply inserts keys in label order and tells the overlay the key it
+// inserts next. prefix.Tree.Insert computes a new node for each sibling
+// LoadPath returns, from the bottom up, so LoadPath leaves out the
+// siblings at the top whose parent is on the next key's path as well:
+// the next insert computes that parent again anyway, from its children as
+// this insert left them. Keys in label order share a node with every
+// later key under it only through the next key, so each node is computed
+// once, by the last key below it, as if the batch had been inserted one
+// key at a time; a key's insert only ever stops above the node whose
+// children it changes (where it adds a leaf), so that the next key's
+// walk finds the tree's new shape.
 type overlay struct {
 	u       *Update
 	version uint64
+	next    prefix.Label // the key inserted next, if more
+	more    bool
 }
 
 func (o *overlay) Load(_ context.Context, l prefix.Label) (*prefix.Node, error) {
@@ -502,6 +503,7 @@ func (o *overlay) LoadPath(_ context.Context, label prefix.Label) ([]*prefix.Nod
 		return nil, fmt.Errorf("vindex: the root was not read ahead: %w", errNotFound)
 	}
 	var path []*prefix.Node
+	top := o.more // still above where the next key's path leaves this one
 	for n.node.Label != label {
 		if !label.HasPrefix(n.node.Label) {
 			if n.node.Label != prefix.EmptyNodeLabel {
@@ -512,11 +514,17 @@ func (o *overlay) LoadPath(_ context.Context, label prefix.Label) ([]*prefix.Nod
 		// Written nodes hold no children's hashes until Apply encodes
 		// them: take both children as read, written or known.
 		next, _, other, _ := sides(n, label)
-		sib, err := u.brief(other)
-		if err != nil {
-			return nil, err
+		// other's parent is n, which the next insert computes if its
+		// path passes n too; unless this insert changes n's children,
+		// where its way leaves the tree at next.
+		top = top && o.next.HasPrefix(n.node.Label) && label.HasPrefix(next)
+		if !top {
+			sib, err := u.brief(other)
+			if err != nil {
+				return nil, err
+			}
+			path = append(path, sib)
 		}
-		path = append(path, sib)
 		if s := u.nodes[next]; s != nil {
 			n = s
 			continue
