@@ -88,7 +88,28 @@ type Mirror struct {
 	content map[string]bool
 	// scanned is set once the whole state was scanned for content to copy.
 	scanned bool
+	// later holds content the upstream does not hold (yet): an upstream
+	// that is itself a mirror copies content after the entries that name
+	// it. Each is asked for again after a wait that doubles, up to
+	// maxContentWait.
+	later map[string]contentRetry
 }
+
+// contentRetry is when to ask the upstream again for content it lacked.
+type contentRetry struct {
+	at   time.Time
+	wait time.Duration
+}
+
+// Waits before content the upstream lacked is asked for again.
+const (
+	minContentWait = time.Second
+	maxContentWait = 10 * time.Minute
+)
+
+// errUpstreamLacks is copyBlob's answer when the upstream does not hold
+// the content (404) though this registry's state says it is servable.
+var errUpstreamLacks = errors.New("the upstream does not hold this content yet")
 
 // StoppedError is the evidence that made the mirror stop following.
 type StoppedError struct{ Evidence string }
@@ -113,7 +134,7 @@ func New(cfg Config) (*Mirror, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	m := &Mirror{cfg: cfg, base: u, content: map[string]bool{}}
+	m := &Mirror{cfg: cfg, base: u, content: map[string]bool{}, later: map[string]contentRetry{}}
 	m.status.Upstream = u.String()
 	cfg.Metrics.AttachMirror(m.readings)
 	return m, nil
@@ -528,26 +549,39 @@ func (m *Mirror) copyContent(ctx context.Context) error {
 		m.scanned = true
 		m.mu.Unlock()
 	}
+	now := time.Now()
 	m.mu.Lock()
 	todo := make([]string, 0, len(m.content))
 	for d := range m.content {
-		todo = append(todo, d)
+		if r, ok := m.later[d]; !ok || !now.Before(r.at) {
+			todo = append(todo, d)
+		}
 	}
 	m.mu.Unlock()
 	for _, d := range todo {
-		if err := m.copyBlob(ctx, d); err != nil {
-			m.cfg.Logger.Warn("copying content failed; retrying later", "digest", d, "err", err)
-			continue
-		}
+		err := m.copyBlob(ctx, d)
 		m.mu.Lock()
-		delete(m.content, d)
+		switch {
+		case errors.Is(err, errUpstreamLacks):
+			r := m.later[d]
+			r.wait = min(max(2*r.wait, minContentWait), maxContentWait)
+			r.at = now.Add(r.wait)
+			m.later[d] = r
+		case err == nil:
+			delete(m.content, d)
+			delete(m.later, d)
+		}
 		m.mu.Unlock()
+		if err != nil && !errors.Is(err, errUpstreamLacks) {
+			m.cfg.Logger.Warn("copying content failed; retrying later", "digest", d, "err", err)
+		}
 	}
 	return nil
 }
 
 // copyBlob copies one content digest, unless held already or not to be
-// served (the upstream says 410 or 451, or never had it).
+// served (this registry's state says so, or the upstream says 410 or
+// 451). It returns errUpstreamLacks if the upstream answers 404.
 func (m *Mirror) copyBlob(ctx context.Context, digest string) error {
 	if _, err := m.cfg.Blobs.Stat(ctx, digest); err == nil {
 		return nil
@@ -576,8 +610,10 @@ func (m *Mirror) copyBlob(ctx context.Context, digest string) error {
 		// Linked content the upstream did not store: fetch it from where
 		// it lives, verified like the upstream would.
 		return m.cfg.Fetcher.Fetch(ctx, resp.Header.Get("Location"), digest, st.Size)
-	case resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnavailableForLegalReasons || resp.StatusCode == http.StatusNotFound:
+	case resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusUnavailableForLegalReasons:
 		return nil
+	case resp.StatusCode == http.StatusNotFound:
+		return errUpstreamLacks
 	}
 	return fmt.Errorf("the upstream answered %d for content %s", resp.StatusCode, digest)
 }

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -441,4 +443,82 @@ func (p *switchProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
+}
+
+// TestMirrorRetriesContentTheUpstreamLacks: content that the upstream does
+// not hold when the mirror first asks for it (404) is asked for again
+// later, not given up on. A mirror of a mirror meets that whenever it is
+// quicker than its upstream, which copies content after the entries.
+func TestMirrorRetriesContentTheUpstreamLacks(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "up")
+	up := testreg.Start(t, testreg.Options{SQLite: true, Dir: dir})
+	c := up.Client()
+	owner := newKey(t, keys.Ed25519)
+	if _, err := c.Submit(context.Background(), sign(t, &record.Record{Type: record.TypeIdentity, PublicKey: owner.Public().Base64()}, owner), true); err != nil {
+		t.Fatal(err)
+	}
+	l := &lc{t: t, env: up, c: c, pkg: "acme/late", owner: owner}
+	up.Must(&record.Record{Type: record.TypeCreate, Package: l.pkg, Owners: []string{owner.ID()}}, owner)
+	body := []byte("content the upstream lacks for a while")
+	digest := l.upload(body)
+	l.release("1.0.0", body, "published", owner)
+
+	// Take the content's file out of the upstream's blob directory.
+	var stored string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), strings.TrimPrefix(digest, "sha256:")) {
+			stored = p
+		}
+		return err
+	})
+	if err != nil || stored == "" {
+		t.Fatalf("the upstream's copy of %s not found under %s (%v)", digest, dir, err)
+	}
+	held := filepath.Join(t.TempDir(), "held")
+	if err := os.Rename(stored, held); err != nil {
+		t.Fatal(err)
+	}
+
+	// The mirror follows the upstream through a proxy that tells when it
+	// has answered the mirror's request for the content with a 404.
+	target, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	asked := make(chan struct{})
+	var once sync.Once
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if strings.HasPrefix(resp.Request.URL.Path, "/api/v1/blobs/") && resp.StatusCode == http.StatusNotFound {
+			once.Do(func() { close(asked) })
+		}
+		return nil
+	}
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
+	m := startMirror(t, front.URL, up.Verifier, filepath.Join(t.TempDir(), "m"))
+	select {
+	case <-asked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the mirror never asked the upstream for the content")
+	}
+	if st, _ := getBody(t, m.url+"/api/v1/blobs/"+digest); st != http.StatusNotFound {
+		t.Fatalf("the mirror serves content the upstream lacked: %d", st)
+	}
+
+	// The upstream holds it again: the mirror copies it.
+	if err := os.Rename(held, stored); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, got := getBody(t, m.url+"/api/v1/blobs/"+digest)
+		if st == http.StatusOK && bytes.Equal(got, body) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror did not copy the content once the upstream held it: %d %s", st, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
