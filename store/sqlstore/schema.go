@@ -105,7 +105,7 @@ var migrations = []migration{
 	{
 		// Each inner index node holds its children's hashes after their
 		// labels and versions, so that a walk reads only the nodes on its
-		// way (vindex.Upgrade does the same in memory). A child's key is
+		// way (vindex's MemoryNodes.Upgrade does the same in memory). A child's key is
 		// its version then its label, both in the parent (bytes 67-74 and
 		// 33-66 for the left child, 109-116 and 75-108 for the right); its
 		// hash is its first 32 bytes.
