@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,15 +124,23 @@ func TestOneRequestCannotHurt(t *testing.T) {
 	}
 	dupBody.WriteString(`"payload":""}`)
 	for name, body := range map[string]string{"100k keys": keysBody.String(), "100k duplicates": dupBody.String()} {
-		cpu := processCPU()
-		st, b, _ := do(t, "POST", env.URL+"/api/v1/entries", []byte(body))
-		used := processCPU() - cpu
-		if st != 400 {
-			t.Fatalf("%s: %d %s", name, st, b)
+		// The CPU is the whole process's, so a collection of the test's
+		// own garbage or the registry's background work may land in one
+		// measurement: the cheapest of three attempts counts (a cost
+		// that grows with the body shows in all three).
+		used := time.Duration(math.MaxInt64)
+		for range 3 {
+			runtime.GC()
+			cpu := processCPU()
+			st, b, _ := do(t, "POST", env.URL+"/api/v1/entries", []byte(body))
+			used = min(used, processCPU()-cpu)
+			if st != 400 {
+				t.Fatalf("%s: %d %s", name, st, b)
+			}
+			t.Logf("%s: %d bytes answered %d in %v of CPU: %.100s", name, len(body), st, used, b)
 		}
-		t.Logf("%s: %d bytes answered %d in %v of CPU: %.100s", name, len(body), st, used, b)
 		if used > 50*time.Millisecond {
-			t.Errorf("%s cost %v of CPU, over 50 ms", name, used)
+			t.Errorf("%s cost %v of CPU at the least, over 50 ms", name, used)
 		}
 	}
 
