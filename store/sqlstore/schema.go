@@ -105,10 +105,10 @@ var migrations = []migration{
 	{
 		// Each inner index node holds its children's hashes after their
 		// labels and versions, so that a walk reads only the nodes on its
-		// way (vindex's MemoryNodes.Upgrade does the same in memory). A child's key is
-		// its version then its label, both in the parent (bytes 67-74 and
-		// 33-66 for the left child, 109-116 and 75-108 for the right); its
-		// hash is its first 32 bytes.
+		// way (vindex's MemoryNodes.Upgrade does the same in memory). A
+		// child's key is its version then its label, both in the parent
+		// (bytes 67-74 and 33-66 for the left child, 109-116 and 75-108
+		// for the right); its hash is its first 32 bytes.
 		// (SQLite's || makes text of blobs: each result is cast back.)
 		sqlite: []string{`UPDATE index_nodes SET node = CAST(node ||
 			(SELECT substr(c.node, 1, 32) FROM index_nodes c WHERE c.key = CAST(substr(index_nodes.node, 67, 8) || substr(index_nodes.node, 33, 34) AS BLOB)) ||
