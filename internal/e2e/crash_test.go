@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vouchdev/vouch/audit"
 	"github.com/vouchdev/vouch/client"
 	"github.com/vouchdev/vouch/datadir"
 	"github.com/vouchdev/vouch/keys"
@@ -19,8 +20,10 @@ import (
 
 // TestKill9DuringLoad kills the server with SIGKILL while eight clients
 // write to it, restarts it, and checks that every acknowledged entry is in
-// the log with the bytes that were acknowledged, and that every checkpoint
-// signed after the restart is consistent with every one signed before.
+// the log with the bytes that were acknowledged, that every checkpoint
+// signed after the restart is consistent with every one signed before, and
+// that the audit finds every checkpoint's index root to be the one the
+// log's entries make.
 func TestKill9DuringLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level test")
@@ -117,6 +120,16 @@ func TestKill9DuringLoad(t *testing.T) {
 			t.Fatalf("acknowledged entry %d: %v", a.index, err)
 		}
 	}
+	// The index the restarted registry commits to is the one the log's
+	// entries make: every checkpoint's index root, before the kill and
+	// after, is the auditor's.
+	rep, err := audit.Run(context.Background(), audit.Options{Client: c, LogURL: p2.URL}, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.IndexRoots == 0 {
+		t.Fatalf("audit after the restart: %+v", rep)
+	}
 	// The restarted log keeps accepting writes.
 	k := newKey(t, keys.ECDSAP256)
 	if _, err := c.Submit(context.Background(), sign(t, &record.Record{Type: record.TypeIdentity, PublicKey: k.Public().Base64()}, k), true); err != nil {
@@ -124,5 +137,5 @@ func TestKill9DuringLoad(t *testing.T) {
 	}
 	p2.stop(t)
 	cps := checkAllCheckpoints(t, dir)
-	t.Logf("%d writes acknowledged (%d failed around the kill), all present; %d checkpoints consistent", len(got), failures.Load(), cps)
+	t.Logf("%d writes acknowledged (%d failed around the kill), all present; %d checkpoints consistent; %d index roots audited", len(got), failures.Load(), cps, rep.IndexRoots)
 }
