@@ -192,6 +192,8 @@ func (n *MemoryNodes) Nodes(_ context.Context, keys [][]byte) (map[string][]byte
 	return out, nil
 }
 
+func (n *MemoryNodes) rowPerNode() {}
+
 // Put stores an update's nodes.
 func (n *MemoryNodes) Put(rows []NodeRow) {
 	for _, r := range rows {

@@ -29,7 +29,7 @@ type Proof struct {
 func Prove(ctx context.Context, r Nodes, version uint64, label [32]byte) (*Proof, error) {
 	u := NewUpdate(r, nil, version, false)
 	target := leafLabel(label)
-	if err := u.fetch(ctx, []ref{{prefix.RootLabel, version}}); err != nil {
+	if err := u.fetch(ctx, []ref{{prefix.RootLabel, version, either}}); err != nil {
 		return nil, err
 	}
 	node := u.nodes[prefix.RootLabel]
@@ -61,7 +61,7 @@ func Prove(ctx context.Context, r Nodes, version uint64, label [32]byte) (*Proof
 			node = nil
 			break
 		}
-		if err := u.fetch(ctx, []ref{{next, nc.version}}); err != nil {
+		if err := u.fetch(ctx, []ref{{next, nc.version, layoutOf(nc)}}); err != nil {
 			return nil, err
 		}
 		if node = u.nodes[next]; node == nil {

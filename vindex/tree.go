@@ -79,7 +79,8 @@ func (c *Cache) addLocked(l prefix.Label, s *stored) {
 func (c *Cache) Warm(ctx context.Context, r Nodes, version uint64) (int, error) {
 	const chunk = 4096
 	added := 0
-	level := []ref{{prefix.RootLabel, version}}
+	rd := newReader(r)
+	level := []ref{{prefix.RootLabel, version, either}}
 	for len(level) > 0 {
 		var next []ref
 		for len(level) > 0 {
@@ -87,17 +88,14 @@ func (c *Cache) Warm(ctx context.Context, r Nodes, version uint64) (int, error) 
 			if n <= 0 {
 				return added, nil
 			}
-			keys := make([][]byte, n)
-			for i, r := range level[:n] {
-				keys[i] = Key(r.version, r.label)
-			}
+			refs := level[:n]
 			level = level[n:]
-			got, err := readNodes(ctx, r, keys)
+			got, err := rd.nodes(ctx, refs)
 			if err != nil {
 				return added, err
 			}
-			if len(got) != len(keys) {
-				return added, fmt.Errorf("vindex: the stored tree lacks %d of %d nodes of version %d", len(keys)-len(got), len(keys), version)
+			if len(got) != len(refs) {
+				return added, fmt.Errorf("vindex: the stored tree lacks %d of %d nodes of version %d", len(refs)-len(got), len(refs), version)
 			}
 			for _, s := range got {
 				if c.offer(s.node.Label, s) {
@@ -132,7 +130,8 @@ func (c *Cache) offer(l prefix.Label, s *stored) bool {
 // newest version (written at tree size from) and written as the version
 // at a larger tree size.
 type Update struct {
-	r     Nodes
+	rd    *reader
+	tiles bool // write tiles (tile.go), not a row per node
 	cache *Cache
 	from  uint64
 	empty bool                     // the store holds no tree yet
@@ -152,7 +151,8 @@ type Update struct {
 // at tree size from (empty: no version yet), reading nodes through r and
 // cache (which may be nil).
 func NewUpdate(r Nodes, cache *Cache, from uint64, empty bool) *Update {
-	return &Update{r: r, cache: cache, from: from, empty: empty, nodes: map[prefix.Label]*stored{},
+	_, perNode := r.(rowPerNode)
+	return &Update{rd: newReader(r), tiles: !perNode, cache: cache, from: from, empty: empty, nodes: map[prefix.Label]*stored{},
 		dirty: map[prefix.Label]*stored{}, refs: map[prefix.Label]child{}, sets: map[[32]byte][32]byte{}, walked: map[prefix.Label]bool{}}
 }
 
@@ -178,12 +178,13 @@ func (u *Update) Len() int { return len(u.sets) }
 type ref struct {
 	label   prefix.Label
 	version uint64
+	layout  layout
 }
 
 // fetch loads node versions into the update, from the cache or in one
 // read.
 func (u *Update) fetch(ctx context.Context, refs []ref) error {
-	var keys [][]byte
+	var miss []ref
 	for _, r := range refs {
 		if _, ok := u.nodes[r.label]; ok {
 			continue
@@ -194,12 +195,12 @@ func (u *Update) fetch(ctx context.Context, refs []ref) error {
 				continue
 			}
 		}
-		keys = append(keys, Key(r.version, r.label))
+		miss = append(miss, r)
 	}
-	if len(keys) == 0 {
+	if len(miss) == 0 {
 		return nil
 	}
-	got, err := readNodes(ctx, u.r, keys)
+	got, err := u.rd.nodes(ctx, miss)
 	if err != nil {
 		return err
 	}
@@ -212,35 +213,9 @@ func (u *Update) fetch(ctx context.Context, refs []ref) error {
 	return nil
 }
 
-// readNodes reads and decodes the node versions stored under keys, in one
-// read; absent ones are left out.
-func readNodes(ctx context.Context, r Nodes, keys [][]byte) ([]*stored, error) {
-	got, err := r.Nodes(ctx, keys)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*stored, 0, len(got))
-	for _, k := range keys {
-		b, ok := got[string(k)]
-		if !ok {
-			continue
-		}
-		v, l, err := parseKey(k)
-		if err != nil {
-			return nil, err
-		}
-		s, err := decode(v, l, b)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
 // children returns the refs of a node's children.
 func children(s *stored) []ref {
-	return []ref{{s.node.Left, s.left.version}, {s.node.Right, s.right.version}}
+	return []ref{{s.node.Left, s.left.version, layoutOf(s.left)}, {s.node.Right, s.right.version, layoutOf(s.right)}}
 }
 
 // sides returns the child of inner node s on label's side and the other
@@ -258,7 +233,7 @@ func sides(s *stored, label prefix.Label) (next prefix.Label, nc child, other pr
 // its parent.
 func (u *Update) known(l prefix.Label) (child, bool) {
 	if s := u.nodes[l]; s != nil {
-		return child{s.version, s.node.Hash}, true
+		return child{s.version, s.node.Hash, s.tiled}, true
 	}
 	c, ok := u.refs[l]
 	return c, ok
@@ -269,7 +244,7 @@ func (u *Update) loadRoot(ctx context.Context) error {
 	if u.empty {
 		return nil
 	}
-	if err := u.fetch(ctx, []ref{{prefix.RootLabel, u.from}}); err != nil {
+	if err := u.fetch(ctx, []ref{{prefix.RootLabel, u.from, either}}); err != nil {
 		return err
 	}
 	if u.nodes[prefix.RootLabel] == nil {
@@ -318,7 +293,7 @@ func (u *Update) walk(ctx context.Context, targets []prefix.Label) error {
 					continue
 				}
 				if target.HasPrefix(next) {
-					need = append(need, ref{next, nc.version})
+					need = append(need, ref{next, nc.version, layoutOf(nc)})
 				} else {
 					u.refs[next] = nc
 				}
@@ -423,11 +398,19 @@ func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows
 	r := u.nodes[prefix.RootLabel]
 	if _, ok := u.dirty[prefix.RootLabel]; !ok {
 		c := *r
-		c.version = version
+		c.version, c.tiled = version, u.tiles
+		// An update that set no key has not walked below the root.
+		for _, ch := range [2]struct {
+			l prefix.Label
+			c child
+		}{{r.node.Left, r.left}, {r.node.Right, r.right}} {
+			if _, ok := u.known(ch.l); !ok {
+				u.refs[ch.l] = ch.c
+			}
+		}
 		u.nodes[prefix.RootLabel], u.dirty[prefix.RootLabel] = &c, &c
 		r = &c
 	}
-	rows = make([]NodeRow, 0, len(u.dirty))
 	for l, s := range u.dirty {
 		if !l.IsLeaf() && l != prefix.EmptyNodeLabel {
 			left, lok := u.known(s.node.Left)
@@ -437,9 +420,16 @@ func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows
 			}
 			s.left, s.right = left, right
 		}
-		rows = append(rows, NodeRow{Key: Key(version, l), Node: s.encode()})
 	}
-	slices.SortFunc(rows, func(a, b NodeRow) int { return bytes.Compare(a.Key, b.Key) })
+	if u.tiles {
+		rows = encodeTiles(version, u.dirty)
+	} else {
+		rows = make([]NodeRow, 0, len(u.dirty))
+		for l, s := range u.dirty {
+			rows = append(rows, NodeRow{Key: Key(version, l), Node: s.encode()})
+		}
+		slices.SortFunc(rows, func(a, b NodeRow) int { return bytes.Compare(a.Key, b.Key) })
+	}
 	return r.node.Hash, rows, nil
 }
 
@@ -449,8 +439,10 @@ func (u *Update) Commit() {
 	if u.cache == nil {
 		return
 	}
+	u.cache.mu.Lock()
+	defer u.cache.mu.Unlock()
 	for l, s := range u.dirty {
-		u.cache.add(l, s)
+		u.cache.addLocked(l, s)
 	}
 }
 
@@ -561,7 +553,7 @@ func (u *Update) brief(l prefix.Label) (*prefix.Node, error) {
 
 func (o *overlay) Store(_ context.Context, nodes ...*prefix.Node) error {
 	for _, n := range nodes {
-		s := &stored{node: n, version: o.version}
+		s := &stored{node: n, version: o.version, tiled: o.u.tiles}
 		if n.Label.IsLeaf() {
 			s.value = o.u.sets[[32]byte(n.Label.Bytes())]
 		}

@@ -141,8 +141,9 @@ func parseLabelKey(b []byte) (prefix.Label, error) {
 	return prefix.NewLabel(uint32(binary.BigEndian.Uint16(b)), b[2:])
 }
 
-// Key returns the key a node version is stored under: the tree size it
-// was written at (8 bytes, big-endian, so that one version's nodes are
+// Key returns the key a node version is stored under as a row of its
+// own (as stores written before tiles hold them, and MemoryNodes; see
+// tile.go): the tree size it was written at (8 bytes, big-endian, so that one version's nodes are
 // written together at the end of the table) and its label.
 func Key(version uint64, l prefix.Label) []byte {
 	b := make([]byte, 8, 42)
@@ -161,12 +162,15 @@ type stored struct {
 	version     uint64
 	value       [32]byte
 	left, right child
+	tiled       bool // stored in a tile (see tile.go), not a row of its own
 }
 
-// child is what an inner node holds of each child: its version and hash.
+// child is what an inner node holds of each child: its version and hash,
+// and whether it is stored in a tile.
 type child struct {
 	version uint64
 	hash    [32]byte
+	tiled   bool
 }
 
 // Sizes of stored nodes.
@@ -228,6 +232,15 @@ func decode(version uint64, label prefix.Label, b []byte) (*stored, error) {
 		s.right.hash = [32]byte(b[148:180])
 	}
 	return s, nil
+}
+
+// decodeRow decodes the node stored under key k, a row of its own.
+func decodeRow(k, b []byte) (*stored, error) {
+	v, l, err := parseKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return decode(v, l, b)
 }
 
 // parseKey splits a stored node's key.

@@ -44,6 +44,12 @@ func (v *versioned) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, 
 	return out, nil
 }
 
+// rowsOnly is a store an update writes a row per node to, as it did
+// before tiles: a database written by an earlier version.
+type rowsOnly struct{ *versioned }
+
+func (rowsOnly) rowPerNode() {}
+
 // reference builds the same map from scratch with the prefix package's
 // own memory storage.
 func reference(t *testing.T, values map[[32]byte][32]byte) [32]byte {
@@ -68,8 +74,16 @@ func reference(t *testing.T, values map[[32]byte][32]byte) [32]byte {
 // TestUpdatesAndProofs applies batches of inserts and updates as
 // versions, through a cache, and checks each version's root against a
 // tree built from scratch, and membership and non-membership proofs
-// against every version's root.
+// against every version's root: with the nodes stored in tiles, a row
+// per node, and a row per node for the first half of the versions and
+// tiles after, as in a database written before tiles.
 func TestUpdatesAndProofs(t *testing.T) {
+	for _, tiledFrom := range []uint64{1, 16, 100} {
+		t.Run(fmt.Sprintf("tiles from version %d", tiledFrom), func(t *testing.T) { testUpdatesAndProofs(t, tiledFrom) })
+	}
+}
+
+func testUpdatesAndProofs(t *testing.T, tiledFrom uint64) {
 	ctx := context.Background()
 	st := newVersioned()
 	cache := NewCache(64) // small: most reads go to the store
@@ -82,7 +96,11 @@ func TestUpdatesAndProofs(t *testing.T) {
 	}
 	snaps := map[uint64]snapshot{0: {EmptyRoot, map[[32]byte][32]byte{}}}
 	for version := uint64(1); version <= 30; version++ {
-		u := NewUpdate(st, cache, version-1, version == 1)
+		var w Nodes = st
+		if version < tiledFrom {
+			w = rowsOnly{st}
+		}
+		u := NewUpdate(w, cache, version-1, version == 1)
 		n := 1 + rng.IntN(40)
 		for range n {
 			var l [32]byte
@@ -441,11 +459,57 @@ func TestUpgrade(t *testing.T) {
 
 // TestReadsOnlyThePath checks that a proof and an update of one key read
 // the nodes on the key's way from the root and none of their siblings:
-// one node per sibling in the proof, and the leaf (of a present key).
+// with a row per node, one node per sibling in the proof, and the leaf
+// (of a present key); with tiles, one tile per stratum the way passes
+// through. A root is asked for both ways.
 func TestReadsOnlyThePath(t *testing.T) {
+	t.Run("tiles", func(t *testing.T) { testReadsOnlyThePath(t, true) })
+	t.Run("rows", func(t *testing.T) { testReadsOnlyThePath(t, false) })
+}
+
+// way returns the labels of the nodes on the way to target in the
+// version, as written in one version (with a row per node or in tiles).
+func way(t *testing.T, st Nodes, version uint64, target [32]byte) []prefix.Label {
+	rd := newReader(st)
+	tl := leafLabel(target)
+	r := ref{prefix.RootLabel, version, either}
+	var out []prefix.Label
+	for {
+		got, err := rd.nodes(context.Background(), []ref{r})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("walking to %x: %v (%d nodes)", target, err, len(got))
+		}
+		n := got[0]
+		out = append(out, n.node.Label)
+		if n.node.Label.IsLeaf() {
+			return out
+		}
+		next, nc, _, _ := sides(n, tl)
+		if !tl.HasPrefix(next) {
+			return out
+		}
+		r = ref{next, nc.version, layoutOf(nc)}
+	}
+}
+
+func testReadsOnlyThePath(t *testing.T, tiles bool) {
 	ctx := context.Background()
 	st := newVersioned()
-	u := NewUpdate(st, nil, 0, true)
+	var w Nodes = st
+	if !tiles {
+		w = rowsOnly{st}
+	}
+	reads := func(l [32]byte) int {
+		if !tiles {
+			return len(way(t, st, 1, l)) + 1 // and the root's tile, asked for
+		}
+		strata := map[int]bool{}
+		for _, l := range way(t, st, 1, l) {
+			strata[stratum(l)] = true
+		}
+		return len(strata) + 1 // and the root's row, asked for
+	}
+	u := NewUpdate(w, nil, 0, true)
 	for i := range 2000 {
 		u.Set(Label(KindSubject, fmt.Sprint(i)), ListNext(ListStart, 1))
 	}
@@ -455,14 +519,11 @@ func TestReadsOnlyThePath(t *testing.T) {
 	}
 	st.put(rows)
 	for i, l := range [][32]byte{Label(KindSubject, "7"), Label(KindSubject, "1234"), Label(KindSubject, "absent")} {
+		want := reads(l)
 		st.keys = 0
 		p, err := Prove(ctx, st, 1, l)
 		if err != nil {
 			t.Fatal(err)
-		}
-		want := len(p.Nodes) + 1 // the root, each node passed, the leaf
-		if !p.Present {
-			want = len(p.Nodes) - 1 // the root and each node passed
 		}
 		if p.Present != (i < 2) || st.keys != want {
 			t.Errorf("proof of key %d (present %v, %d nodes) read %d nodes, want %d", i, p.Present, len(p.Nodes), st.keys, want)
@@ -471,7 +532,7 @@ func TestReadsOnlyThePath(t *testing.T) {
 			continue
 		}
 		st.keys = 0
-		u := NewUpdate(st, nil, 1, false)
+		u := NewUpdate(w, nil, 1, false)
 		if _, err := u.Values(ctx, [][32]byte{l}); err != nil {
 			t.Fatal(err)
 		}

@@ -25,8 +25,6 @@ import (
 	"github.com/vouchdev/vouch/record"
 	"github.com/vouchdev/vouch/store"
 	"github.com/vouchdev/vouch/vindex"
-
-	"filippo.io/torchwood/prefix"
 )
 
 // omitter is an HTTP proxy in front of a registry that, when told to,
@@ -349,10 +347,21 @@ func appendBelow(t *testing.T, env *testreg.Env, sub *client.Submission, row sto
 // version at prev unchanged: what a registry that writes below its state
 // machine would leave.
 func putStaleIndex(tx storeSeqTx, prev, size uint64, root [32]byte) error {
-	k := vindex.Key(prev, prefix.RootLabel)
-	got, err := tx.IndexNodes([][]byte{k})
+	// An update that sets no key writes only the root, as it was.
+	_, rows, err := vindex.NewUpdate(txNodes{tx}, nil, prev, false).Apply(context.Background(), size)
 	if err != nil {
 		return err
 	}
-	return tx.PutIndex(size, []store.IndexNode{{Key: vindex.Key(size, prefix.RootLabel), Node: got[string(k)]}}, root[:])
+	nodes := make([]store.IndexNode, len(rows))
+	for i, r := range rows {
+		nodes[i] = store.IndexNode{Key: r.Key, Node: r.Node}
+	}
+	return tx.PutIndex(size, nodes, root[:])
+}
+
+// txNodes reads index nodes in a sequencing transaction.
+type txNodes struct{ tx storeSeqTx }
+
+func (n txNodes) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, error) {
+	return n.tx.IndexNodes(keys)
 }

@@ -136,17 +136,22 @@ func testIndexUpgrade(t *testing.T, open func() (*sqlstore.DB, error), raw func(
 		t.Fatal(err)
 	}
 	s.Close()
-	// Two versions of a small tree, in the current format.
+	// Two versions of a small tree, a row per node (as written before
+	// tiles, and as MemoryNodes keeps them), in the current node format.
 	want := rowNodes{}
+	mem := vindex.NewMemoryNodes()
+	var root2 [32]byte
 	for version := uint64(1); version <= 2; version++ {
-		u := vindex.NewUpdate(want, nil, version-1, version == 1)
+		u := vindex.NewUpdate(mem, nil, version-1, version == 1)
 		for i := range 30 {
 			u.Set(vindex.Label(vindex.KindSigner, fmt.Sprint(version, i)), vindex.ListNext(vindex.ListStart, version))
 		}
-		_, rows, err := u.Apply(ctx, version)
+		root, rows, err := u.Apply(ctx, version)
 		if err != nil {
 			t.Fatal(err)
 		}
+		root2 = root
+		mem.Put(rows)
 		for _, r := range rows {
 			want[string(r.Key)] = r.Node
 		}
@@ -196,6 +201,87 @@ func testIndexUpgrade(t *testing.T, open func() (*sqlstore.DB, error), raw func(
 	if err := rows.Err(); err != nil || n != len(want) {
 		t.Fatalf("%d nodes after the upgrade, want %d (%v)", n, len(want), err)
 	}
+	testTilesOverRows(t, s, mem, root2)
+}
+
+// testTilesOverRows writes version 3 of the tree that versions 1 and 2
+// wrote a row per node of (as databases written before tiles hold it)
+// through the store, in tiles, as the registry does, and checks its root
+// against the same update kept a row per node in memory, and proofs
+// against both versions' roots.
+func testTilesOverRows(t *testing.T, s *sqlstore.DB, mem *vindex.MemoryNodes, root2 [32]byte) {
+	ctx := context.Background()
+	old := vindex.Label(vindex.KindSigner, fmt.Sprint(2, 7))
+	oldProof, err := vindex.Prove(ctx, storeNodes{s}, 2, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := oldProof.Verify(root2, old); err != nil || !oldProof.Present {
+		t.Fatalf("version 2, in rows: %v (present %v)", err, oldProof.Present)
+	}
+	sets := func(u *vindex.Update) {
+		for i := range 10 {
+			u.Set(vindex.Label(vindex.KindSigner, fmt.Sprint(3, i)), vindex.ListNext(vindex.ListStart, 3))
+		}
+		u.Set(old, vindex.ListNext(vindex.ListNext(vindex.ListStart, 2), 3))
+	}
+	ref := vindex.NewUpdate(mem, nil, 2, false)
+	sets(ref)
+	want, _, err := ref.Apply(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [32]byte
+	err = s.Sequence(ctx, func(tx store.SeqTx) error {
+		u := vindex.NewUpdate(txNodes{tx}, nil, 2, false)
+		sets(u)
+		root, rows, err := u.Apply(ctx, 3)
+		if err != nil {
+			return err
+		}
+		nodes := make([]store.IndexNode, len(rows))
+		for i, r := range rows {
+			if len(r.Key) >= 42 {
+				return fmt.Errorf("row %x is not a tile", r.Key)
+			}
+			nodes[i] = store.IndexNode{Key: r.Key, Node: r.Node}
+		}
+		got = root
+		return tx.PutIndex(3, nodes, root[:])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("version 3 in tiles over rows has root %x; a row per node gives %x", got, want)
+	}
+	for _, l := range [][32]byte{old, vindex.Label(vindex.KindSigner, fmt.Sprint(3, 4)), vindex.Label(vindex.KindSigner, fmt.Sprint(1, 4)), vindex.Label(vindex.KindSigner, "absent")} {
+		p, err := vindex.Prove(ctx, storeNodes{s}, 3, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Verify(got, l); err != nil {
+			t.Errorf("a proof of %x at version 3: %v", l, err)
+		}
+	}
+	// Version 2, in rows, still proves what it held.
+	if again, err := vindex.Prove(ctx, storeNodes{s}, 2, old); err != nil || again.Verify(root2, old) != nil || again.Value != oldProof.Value {
+		t.Errorf("version 2 after version 3: %+v, %v", again, err)
+	}
+}
+
+// storeNodes reads index nodes from a store.
+type storeNodes struct{ s *sqlstore.DB }
+
+func (n storeNodes) Nodes(ctx context.Context, keys [][]byte) (map[string][]byte, error) {
+	return n.s.IndexNodes(ctx, keys)
+}
+
+// txNodes reads index nodes in a sequencing transaction.
+type txNodes struct{ tx store.SeqTx }
+
+func (n txNodes) Nodes(_ context.Context, keys [][]byte) (map[string][]byte, error) {
+	return n.tx.IndexNodes(keys)
 }
 
 func TestSQLiteIndexUpgrade(t *testing.T) {
