@@ -87,36 +87,39 @@ func labelOrder(a, b prefix.Label) int {
 // above), in key order. Each inner node must know its children's versions
 // and hashes.
 func encodeTiles(version uint64, written map[prefix.Label]*stored) []NodeRow {
-	nodes := make([]*stored, 0, len(written))
-	for l, s := range written {
-		if l != prefix.EmptyNodeLabel {
-			nodes = append(nodes, s)
+	// A tile by its stratum and its bytes of the label (in the key's
+	// order), its nodes then ordered by label.
+	type tileID [33]byte
+	tiles := make(map[tileID][]*stored, len(written)/4)
+	for l, n := range written {
+		if l == prefix.EmptyNodeLabel {
+			continue
 		}
+		var id tileID
+		s := stratum(l)
+		id[0] = byte(s)
+		copy(id[1:], l.Bytes()[:s])
+		tiles[id] = append(tiles[id], n)
 	}
-	// By tile (stratum, then its bytes of the label: the key's order),
-	// then by label within each tile.
-	slices.SortFunc(nodes, func(a, b *stored) int {
-		sa, sb := stratum(a.node.Label), stratum(b.node.Label)
-		return cmp.Or(cmp.Compare(sa, sb), bytes.Compare(a.node.Label.Bytes()[:sa], b.node.Label.Bytes()[:sb]),
-			labelOrder(a.node.Label, b.node.Label))
-	})
-	var rows []NodeRow
-	for len(nodes) > 0 {
-		s := stratum(nodes[0].node.Label)
-		p := nodes[0].node.Label.Bytes()[:s]
-		n := 1
-		for n < len(nodes) && stratum(nodes[n].node.Label) == s && bytes.Equal(nodes[n].node.Label.Bytes()[:s], p) {
-			n++
-		}
-		rows = append(rows, NodeRow{Key: tileKey(version, nodes[0].node.Label), Node: encodeTile(version, nodes[:n])})
-		nodes = nodes[n:]
+	ids := make([]tileID, 0, len(tiles))
+	for id := range tiles {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b tileID) int { return bytes.Compare(a[:], b[:]) })
+	rows := make([]NodeRow, len(ids))
+	for i, id := range ids {
+		nodes := tiles[id]
+		slices.SortFunc(nodes, func(a, b *stored) int { return labelOrder(a.node.Label, b.node.Label) })
+		rows[i] = NodeRow{Key: tileKey(version, nodes[0].node.Label), Node: encodeTile(version, nodes)}
 	}
 	return rows
 }
 
 // encodeTile encodes one tile's nodes, all of one stratum and prefix.
 func encodeTile(version uint64, nodes []*stored) []byte {
-	b := []byte{tileFormat}
+	// An inner node takes about 110 bytes: its hash, a sibling's hash,
+	// and labels and versions.
+	b := append(make([]byte, 0, 1+110*len(nodes)), tileFormat)
 	s := stratum(nodes[0].node.Label)
 	if s == 32 {
 		n := nodes[0]
