@@ -128,10 +128,7 @@ func encodeTile(version uint64, nodes []*stored) []byte {
 	for _, n := range nodes {
 		b = appendInTile(b, s, n.node.Label)
 		b = append(b, n.node.Hash[:]...)
-		for _, c := range [2]struct {
-			l prefix.Label
-			c child
-		}{{n.node.Left, n.left}, {n.node.Right, n.right}} {
+		for _, c := range n.kids() {
 			switch {
 			case c.l == prefix.EmptyNodeLabel:
 				b = append(b, childEmpty)
@@ -337,21 +334,6 @@ func (t *tile) node(i int) (*stored, error) {
 		}
 	}
 	return n, nil
-}
-
-// decodeTile returns every node of the tile stored under key k.
-func decodeTile(k, b []byte) ([]*stored, error) {
-	t, err := parseTile(k, b)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*stored, len(t.labels))
-	for i := range out {
-		if out[i], err = t.node(i); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
 }
 
 // layout says how a node version is stored.

@@ -247,8 +247,17 @@ func (u *Update) loadRoot(ctx context.Context) error {
 	if err := u.fetch(ctx, []ref{{prefix.RootLabel, u.from, either}}); err != nil {
 		return err
 	}
-	if u.nodes[prefix.RootLabel] == nil {
+	root := u.nodes[prefix.RootLabel]
+	if root == nil {
 		return fmt.Errorf("vindex: no root stored for tree size %d", u.from)
+	}
+	// Its children are known from it, as a walk knows the siblings it
+	// passes: an update that sets no key walks nowhere, and writes the
+	// root again all the same.
+	for _, k := range root.kids() {
+		if _, ok := u.known(k.l); !ok {
+			u.refs[k.l] = k.c
+		}
 	}
 	return nil
 }
@@ -399,15 +408,6 @@ func (u *Update) Apply(ctx context.Context, version uint64) (root [32]byte, rows
 	if _, ok := u.dirty[prefix.RootLabel]; !ok {
 		c := *r
 		c.version, c.tiled = version, u.tiles
-		// An update that set no key has not walked below the root.
-		for _, ch := range [2]struct {
-			l prefix.Label
-			c child
-		}{{r.node.Left, r.left}, {r.node.Right, r.right}} {
-			if _, ok := u.known(ch.l); !ok {
-				u.refs[ch.l] = ch.c
-			}
-		}
 		u.nodes[prefix.RootLabel], u.dirty[prefix.RootLabel] = &c, &c
 		r = &c
 	}

@@ -143,8 +143,9 @@ func parseLabelKey(b []byte) (prefix.Label, error) {
 
 // Key returns the key a node version is stored under as a row of its
 // own (as stores written before tiles hold them, and MemoryNodes; see
-// tile.go): the tree size it was written at (8 bytes, big-endian, so that one version's nodes are
-// written together at the end of the table) and its label.
+// tile.go): the tree size it was written at (8 bytes, big-endian, so that
+// one version's nodes are written together at the end of the table) and
+// its label.
 func Key(version uint64, l prefix.Label) []byte {
 	b := make([]byte, 8, 42)
 	binary.BigEndian.PutUint64(b, version)
@@ -163,6 +164,18 @@ type stored struct {
 	value       [32]byte
 	left, right child
 	tiled       bool // stored in a tile (see tile.go), not a row of its own
+}
+
+// kid is a child of an inner node: its label, and what the node holds of
+// it.
+type kid struct {
+	l prefix.Label
+	c child
+}
+
+// kids returns an inner node's children, left then right.
+func (s *stored) kids() [2]kid {
+	return [2]kid{{s.node.Left, s.left}, {s.node.Right, s.right}}
 }
 
 // child is what an inner node holds of each child: its version and hash,

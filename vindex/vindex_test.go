@@ -545,3 +545,39 @@ func testReadsOnlyThePath(t *testing.T, tiles bool) {
 		}
 	}
 }
+
+// TestUpdateSettingNoKey checks that an update that sets no key writes the
+// newest root again as the new version, whose proofs verify, in tiles and
+// in rows.
+func TestUpdateSettingNoKey(t *testing.T) {
+	for _, tiles := range []bool{true, false} {
+		ctx := context.Background()
+		st := newVersioned()
+		var w Nodes = st
+		if !tiles {
+			w = rowsOnly{st}
+		}
+		u := NewUpdate(w, nil, 0, true)
+		for i := range 100 {
+			u.Set(Label(KindSubject, fmt.Sprint(i)), ListNext(ListStart, 1))
+		}
+		root1, rows, err := u.Apply(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.put(rows)
+		root2, rows, err := NewUpdate(w, nil, 1, false).Apply(ctx, 2)
+		if err != nil {
+			t.Fatalf("tiles %v: %v", tiles, err)
+		}
+		if root2 != root1 || len(rows) != 1 {
+			t.Fatalf("tiles %v: root %x in %d rows, want %x in 1", tiles, root2, len(rows), root1)
+		}
+		st.put(rows)
+		l := Label(KindSubject, "42")
+		p, err := Prove(ctx, st, 2, l)
+		if err != nil || !p.Present || p.Verify(root2, l) != nil {
+			t.Fatalf("tiles %v: a proof at the new version: %+v, %v", tiles, p, err)
+		}
+	}
+}
